@@ -1,0 +1,13 @@
+"""Errors raised by the IR layer."""
+
+
+class GraphError(Exception):
+    """Base class for IR errors."""
+
+
+class ShapeError(GraphError):
+    """An op was given operands whose shapes, dtypes or attributes do not fit its rule."""
+
+
+class VerifyError(GraphError):
+    """`Graph.verify()` found a broken invariant; the message names the node."""

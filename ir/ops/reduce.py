@@ -1,0 +1,1 @@
+"""Reductions over axes with keepdims: sum, max, min, argmax, argmin."""
