@@ -1,1 +1,109 @@
 """Reductions over axes with keepdims: sum, max, min, argmax, argmin."""
+
+from __future__ import annotations
+
+from ir.errors import ShapeError
+from ir.ops.registry import REDUCTION, Attr, define_op, no_grad
+from ir.types import TensorType
+
+AXES_ATTRS = {"axes": Attr((tuple, type(None)), None), "keepdims": Attr(bool, False)}
+AXIS_ATTRS = {"axis": Attr(int), "keepdims": Attr(bool, False)}
+
+
+def normalize_axes(axes, ndim: int) -> tuple[int, ...]:
+    """Sorted non-negative axes; None means all. Raise ShapeError on out-of-range or repeats."""
+    if axes is None:
+        return tuple(range(ndim))
+    out = []
+    for axis in axes:
+        if not isinstance(axis, int) or not -ndim <= axis < ndim:
+            raise ShapeError(f"axis {axis!r} is out of range for rank {ndim}")
+        out.append(axis % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"repeated axis in {tuple(axes)}")
+    return tuple(sorted(out))
+
+
+def reduced_shape(shape, axes, keepdims) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_type(x: TensorType, *, axes, keepdims) -> TensorType:
+    if x.dtype == "bool":
+        raise ShapeError("cannot reduce a bool tensor; cast it first")
+    axes = normalize_axes(axes, x.ndim)
+    return TensorType(reduced_shape(x.shape, axes, keepdims), x.dtype)
+
+
+def _extremum_type(x: TensorType, *, axes, keepdims) -> TensorType:
+    out = _reduce_type(x, axes=axes, keepdims=keepdims)
+    for axis in normalize_axes(axes, x.ndim):
+        if x.shape[axis] == 0:
+            raise ShapeError(f"max/min over empty axis {axis}")
+    return out
+
+
+def _arg_type(x: TensorType, *, axis, keepdims) -> TensorType:
+    (axis,) = normalize_axes((axis,), x.ndim)
+    if x.shape[axis] == 0:
+        raise ShapeError(f"argmax/argmin over empty axis {axis}")
+    return TensorType(reduced_shape(x.shape, (axis,), keepdims), "int64")
+
+
+def _keep(b, v, x: TensorType, axes):
+    """`v` reshaped to the keepdims shape of reducing `x` over `axes` (no-op if it already is)."""
+    shape = reduced_shape(x.shape, normalize_axes(axes, x.ndim), True)
+    return v if v.shape == shape else b.reshape(v, shape=shape)
+
+
+def _sum_vjp(b, g, out, x, *, axes, keepdims):
+    return (b.broadcast_to(_keep(b, g, x.type, axes), shape=x.shape),)
+
+
+def _extremum_vjp(b, g, out, x, *, axes, keepdims):
+    # Split evenly among the elements that attain the extremum (PyTorch's amax/amin rule).
+    hits = b.cast(b.eq(x, _keep(b, out, x.type, axes)), dtype=x.dtype)
+    count = b.sum(hits, axes=axes, keepdims=True)
+    return (b.mul(b.div(_keep(b, g, x.type, axes), count), hits),)
+
+
+def _asarray(reduce):
+    # NumPy returns scalars for full reductions; kernels always give arrays.
+    return lambda xp, x, **attrs: xp.asarray(reduce(xp, x, **attrs))
+
+
+define_op(
+    "sum", attrs=AXES_ATTRS, traits={REDUCTION},
+    shape=_reduce_type,
+    impl=_asarray(lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes, keepdims=keepdims,
+                                                          dtype=x.dtype)),
+    vjp=_sum_vjp,
+)
+define_op(
+    "max", attrs=AXES_ATTRS, traits={REDUCTION},
+    shape=_extremum_type,
+    impl=_asarray(lambda xp, x, *, axes, keepdims: xp.max(x, axis=axes, keepdims=keepdims)),
+    vjp=_extremum_vjp,
+)
+define_op(
+    "min", attrs=AXES_ATTRS, traits={REDUCTION},
+    shape=_extremum_type,
+    impl=_asarray(lambda xp, x, *, axes, keepdims: xp.min(x, axis=axes, keepdims=keepdims)),
+    vjp=_extremum_vjp,
+)
+define_op(
+    "argmax", attrs=AXIS_ATTRS, traits={REDUCTION},
+    shape=_arg_type,
+    impl=_asarray(lambda xp, x, *, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims)
+                  .astype("int64", copy=False)),
+    vjp=no_grad,
+)
+define_op(
+    "argmin", attrs=AXIS_ATTRS, traits={REDUCTION},
+    shape=_arg_type,
+    impl=_asarray(lambda xp, x, *, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims)
+                  .astype("int64", copy=False)),
+    vjp=no_grad,
+)

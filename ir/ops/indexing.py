@@ -1,0 +1,125 @@
+"""Index-driven ops: gather/scatter_add (along an axis) and take/index_add (rows by index).
+
+Each scatter is the gradient of its gather, and each gather the gradient of its scatter, so the set is
+closed under differentiation. Scatters accumulate with `bincount`, which NumPy and CuPy both have.
+"""
+
+from __future__ import annotations
+
+from ir.errors import ShapeError
+from ir.ops.registry import Attr, define_op
+from ir.ops.shape import check_axis
+from ir.types import TensorType
+
+AXIS = {"axis": Attr(int)}
+
+
+def _check_index(idx: TensorType) -> None:
+    if idx.dtype not in ("int64", "int32"):
+        raise ShapeError(f"indices must be int64 or int32, got {idx.dtype}")
+
+
+def _wrap(xp, idx, n: int):
+    """Indices with negatives counted from the end, as int64."""
+    idx = idx.astype("int64", copy=False)
+    return xp.where(idx < 0, idx + n, idx)
+
+
+def _accumulate(xp, base, linear, src):
+    """`base` plus `src` added at flat positions `linear` (repeats accumulate)."""
+    total = xp.bincount(linear.ravel(), weights=src.ravel(), minlength=base.size)
+    return base + total.astype(base.dtype, copy=False).reshape(base.shape)
+
+
+# -- gather (take_along_axis) and scatter_add ------------------------------------------------------
+def _gather_type(x: TensorType, idx: TensorType, *, axis) -> TensorType:
+    _check_index(idx)
+    axis = check_axis(axis, x.ndim)
+    if idx.ndim != x.ndim or any(
+        d != e for i, (d, e) in enumerate(zip(idx.shape, x.shape)) if i != axis
+    ):
+        raise ShapeError(f"indices {idx.shape} must match {x.shape} except along axis {axis}")
+    return TensorType(idx.shape, x.dtype)
+
+
+define_op(
+    "gather", attrs=AXIS, arity=2,
+    shape=_gather_type,
+    impl=lambda xp, x, idx, *, axis: xp.take_along_axis(x, _wrap(xp, idx, x.shape[axis]), axis=axis),
+    vjp=lambda b, g, out, x, idx, *, axis: (b.scatter_add(b.zeros(x.type), idx, g, axis=axis), None),
+    doc="out[..., i, ...] = x[..., idx[..., i, ...], ...] along `axis` (NumPy take_along_axis).",
+)
+
+
+def _scatter_add_type(base: TensorType, idx: TensorType, src: TensorType, *, axis) -> TensorType:
+    _gather_type(base, idx, axis=axis)
+    if src.shape != idx.shape or src.dtype != base.dtype:
+        raise ShapeError(f"source {src} must have the indices' shape {idx.shape} and dtype {base.dtype}")
+    return base
+
+
+def _scatter_add_impl(xp, base, idx, src, *, axis):
+    axis = axis % base.ndim
+    strides = [1] * base.ndim
+    for i in range(base.ndim - 2, -1, -1):
+        strides[i] = strides[i + 1] * base.shape[i + 1]
+    linear = _wrap(xp, idx, base.shape[axis]) * strides[axis]
+    for i, n in enumerate(src.shape):
+        if i != axis:
+            linear = linear + xp.arange(n).reshape([-1 if j == i else 1 for j in range(src.ndim)]) * strides[i]
+    return _accumulate(xp, base, linear, src)
+
+
+define_op(
+    "scatter_add", attrs=AXIS, arity=3,
+    shape=_scatter_add_type,
+    impl=_scatter_add_impl,
+    vjp=lambda b, g, out, base, idx, src, *, axis: (g, None, b.gather(g, idx, axis=axis)),
+    doc="`base` with src[..., i, ...] added at [..., idx[..., i, ...], ...] (the gradient of gather).",
+)
+
+
+# -- take (embedding lookup) and index_add -----------------------------------------------------------
+def _take_type(x: TensorType, idx: TensorType, *, axis) -> TensorType:
+    _check_index(idx)
+    axis = check_axis(axis, x.ndim)
+    return TensorType((*x.shape[:axis], *idx.shape, *x.shape[axis + 1:]), x.dtype)
+
+
+define_op(
+    "take", attrs=AXIS, arity=2,
+    shape=_take_type,
+    impl=lambda xp, x, idx, *, axis: xp.take(x, _wrap(xp, idx, x.shape[axis]), axis=axis),
+    vjp=lambda b, g, out, x, idx, *, axis: (b.index_add(b.zeros(x.type), idx, g, axis=axis), None),
+    doc="Slices of `x` along `axis` picked by integer indices of any shape (embedding lookup).",
+)
+
+
+def _index_add_type(base: TensorType, idx: TensorType, src: TensorType, *, axis) -> TensorType:
+    expect = _take_type(base, idx, axis=axis)
+    if src != expect:
+        raise ShapeError(f"source {src} must be {expect} (the shape take would give)")
+    return base
+
+
+def _index_add_impl(xp, base, idx, src, *, axis):
+    if src.size == 0:
+        return xp.array(base, copy=True)
+    axis = axis % base.ndim
+    n = base.shape[axis]
+    outer = 1
+    for d in base.shape[:axis]:
+        outer *= d
+    inner = base.size // (outer * n) if base.size else 0
+    rows = _wrap(xp, idx, n).reshape(1, -1, 1)
+    linear = (xp.arange(outer).reshape(-1, 1, 1) * n + rows) * inner + xp.arange(inner).reshape(1, 1, -1)
+    return _accumulate(xp, base, linear, src.reshape(outer, -1, inner))
+
+
+define_op(
+    "index_add", attrs=AXIS, arity=3,
+    shape=_index_add_type,
+    impl=_index_add_impl,
+    vjp=lambda b, g, out, base, idx, src, *, axis: (g, None, b.take(g, idx, axis=axis)),
+    doc="`base` with src's slices added at the rows `idx` along `axis` (the gradient of take).",
+)
