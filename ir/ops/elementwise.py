@@ -11,7 +11,13 @@ import numpy as np
 
 from ir.errors import ShapeError
 from ir.ops.registry import (
-    BINARY, COMMUTATIVE, ELEMENTWISE, UNARY, Attr, define_op, no_grad,
+    BINARY,
+    COMMUTATIVE,
+    ELEMENTWISE,
+    UNARY,
+    Attr,
+    define_op,
+    no_grad,
 )
 from ir.types import TensorType, is_float
 
