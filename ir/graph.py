@@ -211,6 +211,16 @@ class Graph:
 
         return print_graph(self)
 
+    def __eq__(self, other) -> bool:
+        """Structural equality (see ir/compare.py): names, types, ops, attrs, wiring, data, meta."""
+        from ir.compare import graphs_equal
+
+        return graphs_equal(self, other) if isinstance(other, Graph) else NotImplemented
+
+    # Graphs are mutable; hashing stays by identity so they still work as cache keys (two equal
+    # but distinct graphs are then two keys, which is what a cache of compiled graphs wants).
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         return f"<Graph '{self.name}': {len(self.nodes)} nodes, {len(self.inputs)} inputs, " \
                f"{len(self.params)} params, {len(self.outputs)} outputs>"
