@@ -1,0 +1,9 @@
+"""Optimizers with PyTorch's API whose update rules are IR, shared by eager and compiled steps."""
+
+from graphc.optim.adagrad import Adagrad
+from graphc.optim.adam import Adam, AdamW
+from graphc.optim.optimizer import Optimizer
+from graphc.optim.rmsprop import RMSprop
+from graphc.optim.sgd import SGD
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop"]

@@ -1,0 +1,128 @@
+"""`UpdateProgram`: an optimizer's update emitted as IR into a graph, and how to feed it each run.
+
+The eager `Optimizer.step()` and `graphc.compile_train_step` both go through this class, so both run
+the very same IR. Per-parameter optimizer state becomes graph parameters updated in place
+(`graph.updates`); hyper-parameters become 0-d float64 graph inputs, read from `param_groups` at
+every run, so changing `lr` between steps needs no rebuild.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ir.builder import Builder
+from ir.graph import Graph, Value
+from ir.types import TensorType
+
+HYPER_TYPE = TensorType((), "float64")
+
+
+@dataclass
+class Slot:
+    """One parameter's view of the update: its value, gradient, state values and fresh flag.
+
+    `fresh` is a 0-d float64 input that is 1.0 on the parameter's first step (its state was just
+    created); only optimizers whose first step differs (SGD's momentum buffer) read it.
+    """
+
+    param: Value
+    grad: Value
+    state: dict[str, Value]
+    fresh: Value | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A parameter to update: its group index, its name in the graph, its value and gradient."""
+
+    group: int
+    name: str
+    param: Value
+    grad: Value
+
+
+class UpdateProgram:
+    """Emits `optimizer`'s update for `entries` into `graph` (phase='optimizer') and feeds it.
+
+    State values are graph params named `<prefix><name>.<state>`, hyper-parameters inputs named
+    `<prefix>group<i>.<hyper>`, fresh flags inputs `<prefix><name>.fresh`. `self.updates` lists the
+    (old, new) pairs for `graph.updates`: each parameter first, then its state.
+    """
+
+    def __init__(self, optimizer, graph: Graph, entries: list[Entry], prefix: str = ""):
+        self.optimizer, self.graph, self.entries = optimizer, graph, list(entries)
+        groups = optimizer.param_groups
+        self.hyper_inputs: list[tuple[Value, int, str]] = []
+        self.state_params: list[list[tuple[Value, str]]] = []
+        self.fresh_inputs: list[Value | None] = []
+        self.updates: list[tuple[Value, Value]] = []
+        hypers = {}
+        for gi in sorted({e.group for e in self.entries}):
+            hypers[gi] = {}
+            for name in optimizer.hyper_values(groups[gi]):
+                value = graph.add_input(f"{prefix}group{gi}.{name}", HYPER_TYPE)
+                self.hyper_inputs.append((value, gi, name))
+                hypers[gi][name] = value
+        b = Builder(graph, phase="optimizer")
+        for entry in self.entries:
+            group = groups[entry.group]
+            state = {}
+            for sname in optimizer.state_names(group):
+                stype = optimizer.state_type(sname, entry.param.type)
+                state[sname] = graph.add_param(f"{prefix}{entry.name}.{sname}", stype)
+            fresh = None
+            if optimizer.needs_fresh:
+                fresh = graph.add_input(f"{prefix}{entry.name}.fresh", HYPER_TYPE)
+            self.state_params.append([(v, s) for s, v in state.items()])
+            self.fresh_inputs.append(fresh)
+            slot = Slot(entry.param, entry.grad, state, fresh)
+            with b.meta(scope=f"optimizer.{entry.name}"):
+                new_param, new_state = optimizer.emit_param(b, slot, hypers[entry.group], group)
+            self.updates.append((entry.param, new_param))
+            self.updates += [(state[s], new_state[s]) for s in state]
+
+    def feed(self, tensors) -> tuple[dict, dict, list]:
+        """Arrays for one run, given the parameter Tensors aligned with `entries`.
+
+        Returns (inputs by name, state params by name, pending): state a parameter does not have
+        yet is created here but only installed by `commit(pending)` after the run succeeded.
+        """
+        opt, groups = self.optimizer, self.optimizer.param_groups
+        inputs = {
+            value.name: np.asarray(opt.hyper_values(groups[gi])[name], dtype=np.float64)
+            for value, gi, name in self.hyper_inputs
+        }
+        params, pending = {}, []
+        for entry, tensor, state_params, fresh in zip(
+            self.entries, tensors, self.state_params, self.fresh_inputs
+        ):
+            state = opt.state[tensor]
+            created = {}
+            for value, sname in state_params:
+                if sname in state:
+                    params[value.name] = state[sname].numpy()
+                else:
+                    array = opt.initial_state(sname, tensor.numpy(), groups[entry.group])
+                    created[sname] = params[value.name] = array
+            if fresh is not None:
+                inputs[fresh.name] = np.asarray(1.0 if created else 0.0)
+            if created:
+                pending.append((tensor, created))
+        return inputs, params, pending
+
+    def commit(self, pending: list) -> None:
+        """Install the state created by `feed` (now updated in place by the run)."""
+        from graphc import from_numpy
+
+        for tensor, created in pending:
+            state = self.optimizer.state[tensor]
+            for sname, array in created.items():
+                state[sname] = from_numpy(array)
+
+
+def ordered_inputs(graph: Graph, by_name: dict) -> list:
+    """The arrays of `by_name` in the order of `graph.inputs`, skipping random-key inputs."""
+    keys = set(graph.meta.get("random_keys", ()))
+    return [by_name[v.name] for v in graph.inputs if v.name not in keys]
