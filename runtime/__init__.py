@@ -1,5 +1,15 @@
 """Executors for IR graphs: the reference interpreter and compiled executables."""
 
+from runtime.backend import Backend, available_backends, get_backend
+from runtime.executable import Executable
 from runtime.interpreter import ExecutionError, bind_inputs, run_graph
 
-__all__ = ["ExecutionError", "bind_inputs", "run_graph"]
+__all__ = [
+    "Backend",
+    "Executable",
+    "ExecutionError",
+    "available_backends",
+    "bind_inputs",
+    "get_backend",
+    "run_graph",
+]
