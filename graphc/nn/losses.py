@@ -1,0 +1,138 @@
+"""Loss functions (PyTorch names and semantics), built from primitive ops and numerically stable.
+
+Class-index losses pick log-probabilities with the `gather` op; log-softmax subtracts the max, and
+the logistic losses use softplus in its overflow-free form, so logits of magnitude 1e4 give finite
+losses and gradients.
+"""
+
+from __future__ import annotations
+
+import graphc
+from graphc.dispatch import apply
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _reduce(loss, reduction: str):
+    _check_reduction(reduction)
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def _softplus_neg(x):
+    """-log(sigmoid(x)) = log(1 + exp(-x)) without overflow for any sign of x."""
+    return graphc.relu(-x) + graphc.log(graphc.exp(-x.abs()) + 1.0)
+
+
+def _class_terms(target, weight, ignore_index, dtype):
+    """(safe indices, per-element weight or None) for class-index targets.
+
+    Ignored targets are replaced by class 0 (so `gather` stays in range) and get weight 0.
+    """
+    if ignore_index is None:
+        index, keep = target, None
+    else:
+        valid = target != ignore_index
+        index = graphc.where(valid, target, graphc.zeros_like(target))
+        keep = valid.type(dtype)
+    per_element = None if weight is None else apply("take", weight, index, axis=0)
+    if keep is not None:
+        per_element = keep if per_element is None else per_element * keep
+    return index, per_element
+
+
+def _weighted_reduce(loss, per_element, reduction: str):
+    """Reduce; 'mean' divides by the total weight when there are weights, as PyTorch does."""
+    _check_reduction(reduction)
+    if per_element is not None:
+        loss = loss * per_element
+    if reduction == "mean" and per_element is not None:
+        return loss.sum() / per_element.sum()
+    return _reduce(loss, reduction)
+
+
+def nll_loss(input, target, weight=None, ignore_index: int | None = None, reduction: str = "mean"):
+    """Negative log-likelihood of class indices: input (N, C, ...) log-probs, target (N, ...)."""
+    if input.ndim == 1:
+        loss = nll_loss(input.unsqueeze(0), target.unsqueeze(0), weight, ignore_index, reduction)
+        return loss.squeeze(0) if reduction == "none" else loss
+    index, per_element = _class_terms(target, weight, ignore_index, input.dtype)
+    picked = apply("gather", input, index.unsqueeze(1), axis=1).squeeze(1)
+    return _weighted_reduce(-picked, per_element, reduction)
+
+
+def cross_entropy(input, target, weight=None, ignore_index: int | None = None,
+                  reduction: str = "mean", label_smoothing: float = 0.0):
+    """Cross entropy of logits `input` (N, C, ...) or (C,) against class indices or probabilities.
+
+    `label_smoothing` mixes the target with the uniform distribution; `ignore_index` (off by
+    default) drops targets equal to it; `weight` rescales each class.
+    """
+    _check_reduction(reduction)
+    class_dim = 1 if input.ndim >= 2 else 0
+    classes = input.shape[class_dim]
+    logp = graphc.nn.functional.log_softmax(input, class_dim)
+    if weight is not None:
+        weight_b = weight.reshape((classes,) + (1,) * (input.ndim - class_dim - 1))
+    if target.dtype in (graphc.float32, graphc.float64):
+        if label_smoothing > 0:
+            target = target * (1.0 - label_smoothing) + label_smoothing / classes
+        terms = logp * target if weight is None else logp * target * weight_b
+        loss = -terms.sum(class_dim)
+        return _reduce(loss, reduction)
+    loss = nll_loss(logp, target, weight, ignore_index, reduction)
+    if label_smoothing <= 0:
+        return loss
+    smooth = -(logp if weight is None else logp * weight_b).sum(class_dim)
+    if input.ndim == 1:
+        smooth, target = smooth.unsqueeze(0), target.unsqueeze(0)
+    _, per_element = _class_terms(target, weight, ignore_index, input.dtype)
+    keep = None
+    if ignore_index is not None:
+        keep = (target != ignore_index).type(input.dtype)
+        smooth = smooth * keep
+    if reduction == "mean" and per_element is not None:
+        smooth = smooth.sum() / per_element.sum()
+    elif reduction == "none" and input.ndim == 1:
+        smooth = smooth.squeeze(0)
+    else:
+        smooth = _reduce(smooth, reduction)
+    return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
+
+
+def mse_loss(input, target, reduction: str = "mean"):
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input, target, reduction: str = "mean"):
+    return _reduce((input - target).abs(), reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
+                                     pos_weight=None):
+    """Binary cross entropy on logits: (1 - t) x + (1 + (pw - 1) t) softplus(-x), overflow-free."""
+    if pos_weight is None:
+        loss = (1.0 - target) * input + _softplus_neg(input)
+    else:
+        loss = (1.0 - target) * input + ((pos_weight - 1.0) * target + 1.0) * _softplus_neg(input)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
+    """Binary cross entropy on probabilities; logs are clamped at -100 as in PyTorch."""
+    floor = graphc.tensor(-100.0, dtype=input.dtype)
+    log_p = apply("maximum", graphc.log(input), floor)
+    log_q = apply("maximum", graphc.log(1.0 - input), floor)
+    loss = -(target * log_p + (1.0 - target) * log_q)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction)

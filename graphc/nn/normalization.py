@@ -1,0 +1,105 @@
+"""LayerNorm and BatchNorm1d/2d."""
+
+from __future__ import annotations
+
+import graphc
+from graphc.nn import functional as F
+from graphc.nn import init
+from graphc.nn.module import Module
+from graphc.nn.parameter import Parameter
+
+
+class LayerNorm(Module):
+    """Normalizes over the trailing `normalized_shape` dims; weight 1 and bias 0 initially."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dtype = dtype or graphc.float32
+        if elementwise_affine:
+            self.weight = Parameter(graphc.ones(self.normalized_shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(graphc.zeros(self.normalized_shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class _BatchNorm(Module):
+    """Per-channel normalization; running_mean/running_var/num_batches_tracked are buffers."""
+
+    _expected_ndims: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        dtype = dtype or graphc.float32
+        if affine:
+            self.weight = Parameter(graphc.ones((num_features,), dtype=dtype))
+            self.bias = Parameter(graphc.zeros((num_features,), dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", graphc.zeros((num_features,), dtype=dtype))
+            self.register_buffer("running_var", graphc.ones((num_features,), dtype=dtype))
+            self.register_buffer("num_batches_tracked", graphc.tensor(0, dtype=graphc.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            init.zeros_(self.running_mean)
+            init.ones_(self.running_var)
+            init.zeros_(self.num_batches_tracked)
+
+    def forward(self, input):
+        if input.ndim not in self._expected_ndims:
+            raise ValueError(
+                f"expected {' or '.join(f'{n}D' for n in self._expected_ndims)} input "
+                f"(got {input.ndim}D input)"
+            )
+        use_batch_stats = self.training or self.running_mean is None
+        if self.training and self.track_running_stats and not F._tracing():
+            with graphc.no_grad():
+                self.num_batches_tracked.add_(graphc.tensor(1, dtype=graphc.int64))
+        return F.batch_norm(
+            input,
+            self.running_mean if not self.training or self.track_running_stats else None,
+            self.running_var if not self.training or self.track_running_stats else None,
+            self.weight, self.bias, use_batch_stats, self.momentum, self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """BatchNorm over (N, C) or (N, C, L) inputs."""
+
+    _expected_ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """BatchNorm over (N, C, H, W) inputs."""
+
+    _expected_ndims = (4,)
