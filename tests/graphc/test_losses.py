@@ -1,0 +1,187 @@
+"""Losses: values and gradients equal PyTorch's, huge logits stay finite, finite-difference checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import nn
+from graphc.nn import functional as F
+
+N, C = 5, 4
+RNG = np.random.default_rng(0)
+LOGITS = RNG.standard_normal((N, C)) * 3
+TARGET = np.array([0, 3, 1, 1, 2])
+WEIGHT = np.array([0.5, 2.0, 1.0, 1.5])
+REAL = RNG.standard_normal((N, C))
+BINARY = (RNG.random((N, C)) > 0.5).astype(np.float64)
+PROBS = RNG.random((N, C)) * 0.98 + 0.01
+SOFT_TARGET = RNG.random((N, C))
+SOFT_TARGET /= SOFT_TARGET.sum(1, keepdims=True)
+
+CE_CASES = [
+    dict(reduction=r, label_smoothing=s, weight=w, ignore_index=i)
+    for r in ("mean", "sum", "none") for s in (0.0, 0.2) for w in (None, WEIGHT) for i in (None, 1)
+]
+
+
+def case_id(case):
+    return "-".join(f"{k}={'w' if isinstance(v, np.ndarray) else v}" for k, v in case.items())
+
+
+# (name, graphc fn, torch fn name, input, target, kwargs); arrays in kwargs become tensors
+def loss_cases():
+    cases = [("cross_entropy", LOGITS, TARGET, case) for case in CE_CASES]
+    cases += [
+        ("cross_entropy", RNG.standard_normal((2, C, 3)), RNG.integers(0, C, (2, 3)), {}),
+        ("cross_entropy", RNG.standard_normal((2, C, 3)), RNG.integers(0, C, (2, 3)),
+         dict(reduction="none", label_smoothing=0.1)),
+        ("cross_entropy", RNG.standard_normal(C), np.array(2), {}),
+        ("cross_entropy", RNG.standard_normal(C), np.array(2),
+         dict(reduction="none", label_smoothing=0.3)),
+        ("cross_entropy", LOGITS, SOFT_TARGET, {}),
+        ("cross_entropy", LOGITS, SOFT_TARGET, dict(label_smoothing=0.1, reduction="sum")),
+        ("cross_entropy", LOGITS, SOFT_TARGET, dict(weight=WEIGHT, reduction="none")),
+        ("nll_loss", LOGITS, TARGET, {}),
+        ("nll_loss", LOGITS, TARGET, dict(weight=WEIGHT, ignore_index=3)),
+        ("nll_loss", LOGITS, TARGET, dict(reduction="none")),
+        ("mse_loss", REAL, LOGITS, {}),
+        ("mse_loss", REAL, LOGITS, dict(reduction="sum")),
+        ("mse_loss", REAL, LOGITS, dict(reduction="none")),
+        ("l1_loss", REAL, LOGITS, {}),
+        ("l1_loss", REAL, LOGITS, dict(reduction="none")),
+        ("binary_cross_entropy_with_logits", LOGITS, BINARY, {}),
+        ("binary_cross_entropy_with_logits", LOGITS, BINARY,
+         dict(weight=WEIGHT, pos_weight=WEIGHT[::-1].copy(), reduction="sum")),
+        ("binary_cross_entropy_with_logits", LOGITS, PROBS, dict(reduction="none")),
+        ("binary_cross_entropy", PROBS, BINARY, {}),
+        ("binary_cross_entropy", PROBS, BINARY, dict(weight=WEIGHT, reduction="none")),
+    ]
+    return [pytest.param(*c, id=f"{c[0]}-{i}") for i, c in enumerate(cases)]
+
+
+def graphc_kwargs(kwargs, dtype):
+    return {k: graphc.from_numpy(v.astype(dtype)) if isinstance(v, np.ndarray) else v
+            for k, v in kwargs.items()}
+
+
+def torch_kwargs(torch, kwargs, dtype):
+    out = {k: torch.from_numpy(v.astype(dtype)) if isinstance(v, np.ndarray) else v
+           for k, v in kwargs.items()}
+    if out.get("ignore_index", 0) is None:
+        out.pop("ignore_index")  # graphc's None means "ignore nothing"; torch's default -100 also
+    return out
+
+
+def as_target(target, dtype):
+    return target if target.dtype.kind == "i" else target.astype(dtype)
+
+
+def graphc_loss(name, x, target, kwargs, dtype=np.float64, requires_grad=False):
+    gx = graphc.from_numpy(x.astype(dtype).copy())
+    if requires_grad:
+        gx.requires_grad_()
+    loss = getattr(F, name)(gx, graphc.from_numpy(as_target(target, dtype)),
+                            **graphc_kwargs(kwargs, dtype))
+    return gx, loss
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("name, x, target, kwargs", loss_cases())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_value_and_gradient_equal_pytorch(name, x, target, kwargs, dtype, torch):
+    tx = torch.from_numpy(x.astype(dtype).copy()).requires_grad_()
+    tloss = getattr(torch.nn.functional, name)(
+        tx, torch.from_numpy(as_target(target, dtype)), **torch_kwargs(torch, kwargs, dtype))
+    gx, loss = graphc_loss(name, x, target, kwargs, dtype, requires_grad=True)
+    tol = 1e-10 if dtype == np.float64 else 1e-5
+    assert loss.dtype == (graphc.float64 if dtype == np.float64 else graphc.float32)
+    np.testing.assert_allclose(loss.detach().numpy(), tloss.detach().numpy(), rtol=tol, atol=tol)
+    seed = np.random.default_rng(1).standard_normal(tuple(tloss.shape)).astype(dtype)
+    (tloss * torch.from_numpy(seed)).sum().backward()
+    (loss * graphc.from_numpy(seed)).sum().backward()
+    np.testing.assert_allclose(gx.grad.numpy(), tx.grad.numpy(), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name, x, target, kwargs", loss_cases())
+def test_gradient_matches_finite_differences_float64(name, x, target, kwargs):
+    gx, loss = graphc_loss(name, x, target, kwargs, requires_grad=True)
+    seed = np.random.default_rng(2).standard_normal(tuple(loss.shape))
+    (loss * graphc.from_numpy(seed)).sum().backward()
+    eps, numeric = 1e-6, np.zeros_like(x, dtype=np.float64)
+    with graphc.no_grad():
+        for i in np.ndindex(x.shape):
+            hi, lo = x.astype(np.float64).copy(), x.astype(np.float64).copy()
+            hi[i] += eps
+            lo[i] -= eps
+            f_hi = (graphc_loss(name, hi, target, kwargs)[1].numpy() * seed).sum()
+            f_lo = (graphc_loss(name, lo, target, kwargs)[1].numpy() * seed).sum()
+            numeric[i] = (f_hi - f_lo) / (2 * eps)
+    np.testing.assert_allclose(gx.grad.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_logits_give_finite_losses_and_gradients(dtype):
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3], [3e4, 3e4, -3e4]], dtype=dtype)
+    target = np.array([1, 0, 2])
+    for name, tgt, kwargs in [
+        ("cross_entropy", target, {}),
+        ("cross_entropy", target, dict(label_smoothing=0.1)),
+        ("nll_loss", target, {}),
+        ("binary_cross_entropy_with_logits", np.eye(3)[target], {}),
+        ("binary_cross_entropy_with_logits", np.eye(3)[target], dict(pos_weight=np.ones(3) * 2)),
+    ]:
+        if name == "nll_loss":
+            x = graphc.from_numpy(logits.copy()).requires_grad_()
+            loss = F.nll_loss(F.log_softmax(x, 1), graphc.from_numpy(tgt))
+        else:
+            x, loss = graphc_loss(name, logits, tgt, kwargs, dtype, requires_grad=True)
+        loss.backward()
+        assert np.isfinite(loss.item()), name
+        assert np.all(np.isfinite(x.grad.numpy())), name
+
+
+def test_huge_logits_equal_pytorch(torch):
+    logits = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]])
+    target = np.array([1, 2])
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target))
+    got = F.cross_entropy(graphc.from_numpy(logits), graphc.from_numpy(target))
+    assert got.item() == pytest.approx(expected.item(), rel=1e-12)
+    assert got.item() == pytest.approx((2e4 + 5e3) / 2, rel=1e-12)
+
+
+def test_loss_modules_match_functions():
+    x, target = graphc.from_numpy(LOGITS.copy()), graphc.from_numpy(TARGET)
+    binary, real = graphc.from_numpy(BINARY), graphc.from_numpy(REAL)
+    weight = graphc.from_numpy(WEIGHT)
+    pairs = [
+        (nn.CrossEntropyLoss()(x, target), F.cross_entropy(x, target)),
+        (nn.CrossEntropyLoss(weight=weight, label_smoothing=0.1, reduction="sum")(x, target),
+         F.cross_entropy(x, target, weight=weight, label_smoothing=0.1, reduction="sum")),
+        (nn.CrossEntropyLoss(ignore_index=1)(x, target), F.cross_entropy(x, target, ignore_index=1)),
+        (nn.NLLLoss()(x, target), F.nll_loss(x, target)),
+        (nn.MSELoss(reduction="none")(x, real), F.mse_loss(x, real, reduction="none")),
+        (nn.L1Loss()(x, real), F.l1_loss(x, real)),
+        (nn.BCEWithLogitsLoss(pos_weight=weight)(x, binary),
+         F.binary_cross_entropy_with_logits(x, binary, pos_weight=weight)),
+    ]
+    for module_value, function_value in pairs:
+        np.testing.assert_array_equal(module_value.numpy(), function_value.numpy())
+    assert list(nn.CrossEntropyLoss(weight=weight).state_dict()) == ["weight"]
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        nn.MSELoss(reduction="avg")
+
+
+def test_cross_entropy_traces_and_runs():
+    from runtime import run_graph
+
+    x, target = graphc.from_numpy(LOGITS.copy()), graphc.from_numpy(TARGET)
+    graph = graphc.trace(lambda a, b: F.cross_entropy(a, b, label_smoothing=0.1), x, target)
+    graph.verify()
+    (value,) = run_graph(graph, [LOGITS, TARGET], {})
+    assert value == pytest.approx(F.cross_entropy(x, target, label_smoothing=0.1).item(), rel=1e-12)
