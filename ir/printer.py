@@ -25,6 +25,7 @@ from ir.textformat import format_array, format_literal, format_name, format_stri
 INDENT = "  "
 COMMENT_COLUMN_MAX = 72  # trailing comments align up to this column, then just follow the code
 META_ORDER = ("scope", "phase", "grad_of")
+NAME_KEYS = frozenset({"grad_of", "saved", "random_keys"})  # meta holding value names: print as %x
 
 
 def print_graph(graph) -> str:
@@ -38,7 +39,7 @@ def _graph_lines(graph, depth: int, header: str = "") -> list[str]:
     lines = [(pad + header + f"graph {format_string(graph.name)} {{", None)]
     body = INDENT * (depth + 1)
     for key, value in graph.meta.items():
-        lines.append((f"{body}meta {format_string(str(key))} = {_literal(value)}", None))
+        lines.append((f"{body}meta {format_string(str(key))} = {_meta_value(key, value)}", None))
     for kind, values in (("input", graph.inputs), ("param", graph.params)):
         lines += [(f"{body}{kind} {format_name(v.name)}: {v.type}", None) for v in values]
     for v in graph.constants:
@@ -74,8 +75,21 @@ def _meta_comment(meta: dict) -> str:
     parts = [format_string(loc)] if isinstance(loc, str) else []
     keys = [k for k in META_ORDER if k in meta]
     keys += [k for k in meta if k not in META_ORDER and not (k == "loc" and parts)]
-    parts += [f"{format_string(str(k))}={_literal(meta[k])}" for k in keys]
+    parts += [f"{format_string(str(k))}={_meta_value(k, meta[k])}" for k in keys]
     return "  ".join(parts)
+
+
+def _meta_value(key, value) -> str:
+    """Value names under NAME_KEYS read as `%x` (the parser reads a %name literal as its name)."""
+    if key in NAME_KEYS:
+        if isinstance(value, str):
+            return format_name(value)
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            names = ", ".join(map(format_name, value))
+            if isinstance(value, list):
+                return f"[{names}]"
+            return f"({names},)" if len(value) == 1 else f"({names})"
+    return _literal(value)
 
 
 def _literal(value) -> str:

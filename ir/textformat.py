@@ -213,6 +213,8 @@ def read_literal(stream: TokenStream):
         return float(text) if _looks_float(text) or "inf" in text else int(text)
     if token.kind == "string":
         return json.loads(token.text)
+    if token.kind == "name":
+        return read_name(token)
     if token.kind == "word":
         return {"True": True, "False": False, "None": None}.get(token.text, token.text)
     if token.text in ("(", "["):

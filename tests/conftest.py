@@ -1,0 +1,180 @@
+"""Shared fixtures: a seeded NumPy generator and random IR graphs built with the Builder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ir
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+UNARY = ("neg", "abs", "sign", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "erf",
+         "stop_gradient")
+BINARY = ("add", "sub", "mul", "div", "pow", "maximum", "minimum")
+COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
+
+
+def _pick(rng, values, pred=lambda v: True):
+    choices = [v for v in values if pred(v)]
+    return choices[rng.integers(len(choices))] if choices else None
+
+
+def _is_float(v):
+    return ir.is_float(v.dtype)
+
+
+def _emit_unary(b, rng, pool):
+    x = _pick(rng, pool, _is_float)
+    return b.emit(str(rng.choice([op for op in UNARY if op in ir.OPS])), x)
+
+
+def _emit_binary(b, rng, pool):
+    x = _pick(rng, pool, _is_float)
+    # The second operand: same type, a trailing-axes slice of it, or a scalar (broadcasting).
+    y = _pick(rng, pool, lambda v: v is not x and v.type == x.type)
+    if y is None or rng.random() < 0.5:
+        shape = x.shape[int(rng.integers(x.type.ndim + 1)):]
+        y = b.graph.add_constant(rng.standard_normal(shape).astype(x.dtype))
+    op = str(rng.choice([op for op in BINARY + COMPARE if op in ir.OPS]))
+    return b.emit(op, *((x, y) if rng.random() < 0.5 else (y, x)))
+
+
+def _emit_where(b, rng, pool):
+    x = _pick(rng, pool, _is_float)
+    cond = b.gt(x, b.scalar_like(0.0, x))
+    return b.where(cond, x, b.neg(x))
+
+
+def _emit_cast(b, rng, pool):
+    x = _pick(rng, pool)
+    return b.cast(x, dtype=str(rng.choice(["float32", "float64", "int64", "bool"])))
+
+
+def _emit_reduce(b, rng, pool):
+    x = _pick(rng, pool, lambda v: _is_float(v) and v.type.ndim >= 1)
+    axis = int(rng.integers(x.type.ndim))
+    if rng.random() < 0.3:
+        return b.argmax(x, axis=axis, keepdims=bool(rng.random() < 0.5))
+    op = str(rng.choice(["sum", "max", "min"]))
+    axes = None if rng.random() < 0.2 else (axis,)
+    return b.emit(op, x, axes=axes, keepdims=bool(rng.random() < 0.5))
+
+
+def _emit_matmul(b, rng, pool):
+    x = _pick(rng, pool, lambda v: _is_float(v) and v.type.ndim >= 2)
+    if x is None:
+        return None
+    w = b.graph.add_param(b.graph.fresh_name("w"), ir.TensorType((x.shape[-1], 3), x.dtype))
+    return b.matmul(x, w)
+
+
+def _emit_shape(b, rng, pool):
+    x = _pick(rng, pool, lambda v: v.type.ndim >= 1)
+    choice = int(rng.integers(6))
+    if choice == 0:
+        return b.reshape(x, shape=(x.type.size,))
+    if choice == 1:
+        return b.permute(x, perm=tuple(int(i) for i in rng.permutation(x.type.ndim)))
+    if choice == 2:
+        return b.broadcast_to(x, shape=(2, *x.shape))
+    if choice == 3:
+        return b.slice(x, starts=(0,) * x.type.ndim, stops=x.shape, steps=(2,) * x.type.ndim)
+    if choice == 4:
+        return b.concat(x, x, axis=0)
+    pads = tuple((1, 0) for _ in x.shape)
+    return b.pad(x, pads=pads, value=float("-inf") if _is_float(x) else 0)
+
+
+def _emit_split(b, rng, pool):
+    x = _pick(rng, pool, lambda v: v.type.ndim >= 1 and v.shape[0] >= 2)
+    if x is None:
+        return None
+    first = int(rng.integers(1, x.shape[0]))
+    return b.split(x, sizes=(first, x.shape[0] - first), axis=0)
+
+
+def _emit_full(b, rng, pool):
+    return b.full(shape=(2, 3), dtype="float32", value=float(rng.choice([0.5, 1e-7, 3.0])))
+
+
+EMITTERS = {
+    "neg": _emit_unary, "add": _emit_binary, "where": _emit_where, "cast": _emit_cast,
+    "sum": _emit_reduce, "matmul": _emit_matmul, "reshape": _emit_shape, "split": _emit_split,
+    "full": _emit_full,
+}
+
+
+def random_graph(rng, n_nodes: int = 12, name: str = "random") -> ir.Graph:
+    """A graph of `n_nodes` emitters over the ops that exist, with inputs, params, constants,
+    meta on every node, outputs and an update."""
+    g = ir.Graph(name)
+    pool = [
+        g.add_input("x", ir.TensorType((3, 4), "float32")),
+        g.add_input("y", ir.TensorType((4,), "float64")),
+        g.add_param("layer.0.weight", ir.TensorType((3, 4), "float32")),
+        g.add_constant(np.float32(0.25), name="half"),
+        g.add_constant(rng.standard_normal((5, 4)).astype(np.float32)),  # > 16: base64
+        g.add_constant(np.array([1, -2, 3], dtype=np.int64), name="ints"),
+    ]
+    emitters = [f for op, f in EMITTERS.items() if op in ir.OPS]
+    b = ir.Builder(g)
+    for i in range(n_nodes):
+        meta = {"loc": f"model.py:{10 + i}", "scope": f"layer.{i % 3}"}
+        if i % 4 == 3:
+            meta.update(phase="backward", grad_of=pool[-1].name)
+        with b.meta(**meta):
+            result = emitters[int(rng.integers(len(emitters)))](b, rng, pool)
+        if result is not None:
+            pool.extend(result if isinstance(result, tuple) else (result,))
+    g.set_outputs(pool[-2:])
+    w = g.params[0]
+    update = b.emit("add", w, b.scalar_like(1.0, w)) if "add" in ir.OPS else w
+    g.updates.append((w, update))
+    g.meta["saved"] = [pool[-1].name]
+    return g
+
+
+@pytest.fixture
+def make_random_graph():
+    """`make_random_graph(rng, n_nodes=12)`: a random graph over the ops that exist."""
+    return random_graph
+
+
+def add_fused_node(graph: ir.Graph, subgraph: ir.Graph, inputs, meta=None) -> ir.Node:
+    """Append a node holding `subgraph` (as the fusion pass will): results typed by its outputs.
+
+    `Graph.add_node` needs a registered op with a shape rule, so this builds the node directly.
+    """
+    node = ir.Node("fused", inputs, {}, meta, subgraph)
+    node.outputs = tuple(
+        graph._new_value(v.type, None, ir.NODE, node=node, index=i)
+        for i, v in enumerate(subgraph.outputs)
+    )
+    graph.nodes.append(node)
+    return node
+
+
+@pytest.fixture
+def fused_graph():
+    """relu(x @ w + b) with `add` and `maximum` fused into one node holding a subgraph."""
+    g = ir.Graph("fused_mlp")
+    x = g.add_input("x", ir.TensorType((4, 8), "float32"))
+    w = g.add_param("fc.weight", ir.TensorType((8, 16), "float32"))
+    bias = g.add_param("fc.bias", ir.TensorType((16,), "float32"))
+    b = ir.Builder(g, loc="model.py:7", scope="fc")
+    h = b.matmul(x, w)
+    sub = ir.Graph("fused_0")
+    a = sub.add_input("a", h.type)
+    c = sub.add_input("c", bias.type)
+    sb = ir.Builder(sub, loc="model.py:8", scope="fc")
+    s = sb.add(a, c)
+    r = sb.maximum(s, sb.scalar_like(0.0, s))
+    sub.set_outputs([r, s])
+    node = add_fused_node(g, sub, [h, bias], {"loc": "model.py:8", "scope": "fc"})
+    g.set_outputs([node.outputs[0]])
+    return g
