@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphc.optim.program import Entry, UpdateProgram, ordered_inputs
+from graphc.optim.program import Entry, UpdateProgram, ordered_inputs, storage
 from ir.graph import Graph, Value
 
 
@@ -152,7 +152,7 @@ class TrainStep(_Compiled):
                     tensors.append(p)
         program = UpdateProgram(self.optimizer, joint, entries, prefix="optimizer.")
         joint.set_outputs(joint.outputs[:1])
-        joint.updates = list(program.updates)
+        joint.updates = [*joint.updates, *program.updates]
         graph = eliminate_dead_code(joint)
         graph.name = "train_step"
         return _Variant(graph, Executable(graph), user_inputs(traced), program, tensors, autodiff)
@@ -197,7 +197,7 @@ def check_inputs(expected: list[Value], given: tuple) -> list[np.ndarray]:
     arrays = []
     for i, (value, x) in enumerate(zip(expected, given)):
         if isinstance(x, Tensor):
-            array = x.detach().numpy()
+            array = storage(x)
         elif isinstance(x, np.ndarray):
             array = x
         else:
@@ -221,7 +221,7 @@ def live_arrays(model, names) -> dict[str, np.ndarray]:
     tensors.update(model.named_buffers())
     if any(name not in tensors for name in names):  # names a shared tensor has besides its first
         tensors = {**model.state_dict(), **tensors}
-    return {name: tensors[name].numpy() for name in names if name in tensors}
+    return {name: storage(tensors[name]) for name in names if name in tensors}
 
 
 def _modes(model) -> tuple:

@@ -6,6 +6,7 @@ import numpy as np
 
 from graphc.optim.emit import decayed_grad, f64, like, next_step, scale
 from graphc.optim.optimizer import Optimizer
+from graphc.optim.program import storage
 
 
 class Adagrad(Optimizer):
@@ -26,7 +27,7 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 self.state[p] = {
-                    name: from_numpy(self.initial_state(name, p.numpy(), group))
+                    name: from_numpy(self.initial_state(name, storage(p), group))
                     for name in self.state_names(group)
                 }
 

@@ -12,7 +12,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
-from graphc.optim.program import Entry, UpdateProgram, ordered_inputs
+from graphc.optim.program import Entry, UpdateProgram, ordered_inputs, storage
 from ir.graph import Graph
 from ir.types import TensorType
 
@@ -123,7 +123,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.numpy()[...] = 0
+                    storage(p.grad)[...] = 0
 
     def step(self, closure=None):
         """Update every parameter that has a gradient, in place, by running the update IR."""
@@ -143,8 +143,8 @@ class Optimizer:
         tensors = [p for _, p in params]
         inputs, arrays, pending = program.feed(tensors)
         for k, p in enumerate(tensors):
-            inputs[f"g{k}"] = p.grad.numpy()
-            arrays[f"p{k}"] = p.numpy()
+            inputs[f"g{k}"] = storage(p.grad)
+            arrays[f"p{k}"] = storage(p)
         exe(ordered_inputs(program.graph, inputs), arrays)
         program.commit(pending)
         return loss
@@ -152,7 +152,7 @@ class Optimizer:
     def _eager_program(self, params):
         """The cached (UpdateProgram, Executable) for this set of shapes and group structures."""
         key = tuple(
-            (gi, p.numpy().shape, p.numpy().dtype.name, self.structure(self.param_groups[gi]))
+            (gi, tuple(p.shape), storage(p).dtype.name, self.structure(self.param_groups[gi]))
             for gi, p in params
         )
         if key not in self._eager:
@@ -205,7 +205,7 @@ class Optimizer:
             if idx not in by_index:
                 raise ValueError(f"loaded optimizer state names parameter {idx}, which is unknown")
             param = by_index[idx]
-            new_state[id(param)] = (param, _converted_state(idx, entries, param.numpy()))
+            new_state[id(param)] = (param, _converted_state(idx, entries, storage(param)))
         groups = []
         for saved, group in zip(saved_groups, self.param_groups):
             restored = {k: v for k, v in saved.items() if k != "params"}
@@ -228,7 +228,7 @@ def _converted_state(idx, entries: dict, param: np.ndarray) -> dict:
     """Copies of one parameter's loaded state: `step` as float32, the rest as the param's dtype."""
     out = {}
     for name, value in entries.items():
-        array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+        array = storage(value) if hasattr(value, "detach") else np.asarray(value)
         if name == "step":
             out[name] = np.array(array, dtype=STEP_DTYPE).reshape(())
             continue

@@ -102,9 +102,9 @@ class UpdateProgram:
             created = {}
             for value, sname in state_params:
                 if sname in state:
-                    params[value.name] = state[sname].numpy()
+                    params[value.name] = storage(state[sname])
                 else:
-                    array = opt.initial_state(sname, tensor.numpy(), groups[entry.group])
+                    array = opt.initial_state(sname, storage(tensor), groups[entry.group])
                     created[sname] = params[value.name] = array
             if fresh is not None:
                 inputs[fresh.name] = np.asarray(1.0 if created else 0.0)
@@ -120,6 +120,11 @@ class UpdateProgram:
             state = self.optimizer.state[tensor]
             for sname, array in created.items():
                 state[sname] = from_numpy(array)
+
+
+def storage(tensor) -> np.ndarray:
+    """The Tensor's own storage array (shared memory), also for tensors that require grad."""
+    return tensor.detach().numpy()
 
 
 def ordered_inputs(graph: Graph, by_name: dict) -> list:
