@@ -48,10 +48,11 @@ class Drawing:
         self.saved = set(graph.meta.get("saved", ()))
         self.root = Cluster("", {})
         self.endpoint: dict[Value, str] = {}  # which vertex stands for a value in the picture
-        self.edges: dict[tuple, dict] = {}
+        self.edges: dict[tuple[str, str], dict] = {}  # (src, dst) -> values it carries, attrs
         self.kinds_used: set[str] = set()
         self.boxes: dict[Box, dict] = {}
         self.grad_links: set[tuple[str, str]] = set()
+        self.flows_up: set[str] = set()  # vertices of a joint graph's backward part (see `edge`)
         self._ids = 0
 
     # -- vertices --------------------------------------------------------------------------------
@@ -68,11 +69,13 @@ class Drawing:
             cluster = cluster.children[key]
         return cluster
 
-    def vertex(self, location, kind: str, label: str, tooltip: str, **extra) -> str:
+    def vertex(self, location, kind: str, label: str, tooltip: str, phase: str = "", **extra) -> str:
         vid = self.new_id(kind[0])
         attrs = {**style.kind_attrs(kind), "label": label, "tooltip": text(tooltip), **extra}
         self.cluster(location).vertices.append((vid, attrs))
         self.kinds_used.add(kind)
+        if phase == "backward" and self.placement.mixed:
+            self.flows_up.add(vid)
         return vid
 
     def box(self, location, box: Box) -> str:
@@ -83,6 +86,8 @@ class Drawing:
             self.cluster(location).vertices.append((vid, attrs))
             self.kinds_used.add("module")
             self.boxes[box] = {"id": vid, "attrs": attrs, "ops": 0, "params": [], "saved": 0}
+            if box.phase == "backward" and self.placement.mixed:
+                self.flows_up.add(vid)
         return self.boxes[box]["id"]
 
     def buffers(self, values) -> str:
@@ -98,13 +103,16 @@ class Drawing:
 
     # -- edges -----------------------------------------------------------------------------------
     def edge(self, src: str, dst: str, value: Value, **attrs) -> None:
+        """Connect two vertices; the values one pair of vertices exchanges share one edge."""
         if src == dst:
             return  # both ends inside one collapsed module
-        key = (src, dst, value)
-        if key not in self.edges:
-            self.edges[key] = {
-                "label": style.shape_label(value.type), "tooltip": text(f"%{value.name}"), **attrs,
-            }
+        if src in self.flows_up and dst in self.flows_up:
+            # In a joint graph, gradients flow upward beside the forward ops they mirror: the edge
+            # is declared reversed (so dot ranks it upward) and drawn with its arrow at `dst`.
+            src, dst, attrs = dst, src, {**attrs, "dir": "back"}
+        entry = self.edges.setdefault((src, dst), {"values": [], "attrs": attrs})
+        if value not in entry["values"]:
+            entry["values"].append(value)
 
 
 def node_tooltip(node: Node) -> str:
@@ -180,10 +188,11 @@ class GraphDrawing(Drawing):
         tip = f"{kind} %{value.name}: {value.type}"
         self.endpoint[value] = self.vertex(location or layout.ROOT, kind, label, tip, **attrs)
 
-    def scalar_source(self, value: Value, location) -> str:
+    def scalar_source(self, value: Value, location, phase: str) -> str:
         """A scalar constant is drawn small beside its user rather than as a shared vertex."""
         label = text(style.format_scalar(value.data))
-        return self.vertex(location, "scalar", label, f"constant %{value.name}: {value.type}")
+        tip = f"constant %{value.name}: {value.type}"
+        return self.vertex(location, "scalar", label, tip, phase=phase)
 
     # -- nodes -----------------------------------------------------------------------------------
     def draw_node(self, node: Node, fused_location, fused_phase: str = "forward") -> None:
@@ -198,7 +207,7 @@ class GraphDrawing(Drawing):
             info = self.boxes[box]
             info["ops"] += count_ops(node)
             info["saved"] += sum(v.name in self.saved for v in node.outputs)
-            self.connect(node, vid, location, inside_box=True)
+            self.connect(node, vid, location, phase, inside_box=True)
         elif isinstance(node.subgraph, Graph):
             self.draw_fused(node, location)
             return
@@ -210,19 +219,19 @@ class GraphDrawing(Drawing):
             )
             attrs = {}
             self.mark_saved(attrs, node.outputs)
-            vid = self.vertex(location, phase, label, node_tooltip(node), **attrs)
-            self.connect(node, vid, location, inside_box=False)
+            vid = self.vertex(location, phase, label, node_tooltip(node), phase, **attrs)
+            self.connect(node, vid, location, phase, inside_box=False)
         for value in node.outputs:
             self.endpoint[value] = vid
         if phase == "backward" and node.meta.get("grad_of"):
             self.backward_of.append((node.meta["grad_of"], vid))
 
-    def connect(self, node: Node, vid: str, location, inside_box: bool) -> None:
+    def connect(self, node: Node, vid: str, location, phase: str, inside_box: bool) -> None:
         for value in node.inputs:
             value = self.resolve(value)
             if is_scalar(value):
                 if not inside_box:
-                    self.edge(self.scalar_source(value, location), vid, value)
+                    self.edge(self.scalar_source(value, location, phase), vid, value)
             elif value in self.endpoint:
                 self.edge(self.endpoint[value], vid, value)
 
@@ -232,7 +241,7 @@ class GraphDrawing(Drawing):
         members = count_ops(node)
         tip = node_tooltip(node)
         self.cluster(location).children[key] = Cluster(
-            f"fused {node.op} · {members} ops", {**style.FUSED_ATTRS, "tooltip": text(tip)}
+            f"{node.op} · {members} ops", {**style.FUSED_ATTRS, "tooltip": text(tip)}
         )
         self.kinds_used.add("fused")
         inner = location + (key,)
@@ -265,7 +274,10 @@ class GraphDrawing(Drawing):
 
     def link_value(self, value: Value, vid: str, location, **attrs) -> None:
         value = self.resolve(value)
-        source = self.scalar_source(value, location) if is_scalar(value) else self.endpoint[value]
+        if is_scalar(value):
+            source = self.scalar_source(value, location, "")
+        else:
+            source = self.endpoint[value]
         self.edge(source, vid, value, **attrs)
 
     def draw_grad_links(self) -> None:

@@ -11,6 +11,7 @@ from graphc.render.build import Drawing, count_ops, text
 from graphc.render.layout import Cluster
 from ir.graph import Graph
 
+MAX_EDGE_SHAPES = 3
 LEGEND_ORDER = ("input", "param", "const", "scalar", "forward", "backward", "optimizer",
                 "update", "output", "module", "fused", "saved", "grad_link")
 
@@ -25,11 +26,20 @@ def to_dot(drawing: Drawing, title: str | None) -> graphviz.Digraph:
     counter = itertools.count()
     emit_cluster(dot, drawing.root, counter)
     emit_legend(dot, drawing.kinds_used)
-    for (src, dst, _value), attrs in drawing.edges.items():
-        dot.edge(src, dst, **attrs)
+    for (src, dst), entry in drawing.edges.items():
+        dot.edge(src, dst, **edge_attrs(entry["values"]), **entry["attrs"])
     for src, dst in sorted(drawing.grad_links):
         dot.edge(src, dst, **style.GRAD_LINK_ATTRS)
     return dot
+
+
+def edge_attrs(values) -> dict[str, str]:
+    """Label an edge by the shapes it carries (a count past three), tooltip by the value names."""
+    if len(values) <= MAX_EDGE_SHAPES:
+        label = text(*(style.shape_label(v.type) for v in values))
+    else:
+        label = text(f"{len(values)} tensors")
+    return {"label": label, "tooltip": text(", ".join(f"%{v.name}" for v in values))}
 
 
 def emit_cluster(target: graphviz.Digraph, cluster: Cluster, counter) -> None:
