@@ -2,7 +2,8 @@
 
 The parser rebuilds exactly what the text says (names, types, attributes, meta) without running
 shape rules, so it can also read graphs that do not verify; call `graph.verify()` to check them.
-Errors give the line number and the line.
+A node line's trailing `# ...` is its meta (location, then `key=value`); lines holding only a
+comment are free text. Errors give the line number and the line.
 """
 
 from __future__ import annotations
@@ -157,15 +158,16 @@ def _read_meta(comment: str | None) -> dict:
         return {}
     try:
         tokens, _ = tokenize(comment)
+        stream, meta = TokenStream(tokens), {}
+        if not stream.done() and not (stream.peek(1) and stream.peek(1).text == "="):
+            meta["loc"] = read_string(stream, "a source location")
+        while not stream.done():
+            key = read_string(stream, "a meta key")
+            stream.expect("=")
+            meta[key] = read_literal(stream)
     except ParseError as err:
-        raise ParseError(f"in the comment: {err}") from None
-    stream, meta = TokenStream(tokens), {}
-    if not stream.done() and not (stream.peek(1) and stream.peek(1).text == "="):
-        meta["loc"] = read_string(stream, "a source location")
-    while not stream.done():
-        key = read_string(stream, "a meta key")
-        stream.expect("=")
-        meta[key] = read_literal(stream)
+        # Columns here count from the '#'.
+        raise ParseError(f"in the meta comment: {err}") from None
     return meta
 
 

@@ -135,7 +135,7 @@ INLINE_ARRAY_SIZE = 16  # larger arrays are written as base64 bytes
 def format_array(array: np.ndarray) -> str:
     """Exact text of an array's data: a scalar, a nested list, or `b64"..."` for large ones."""
     dtype = array.dtype.name
-    if array.size > INLINE_ARRAY_SIZE:
+    if array.size > INLINE_ARRAY_SIZE or array.size == 0:  # a nested [] loses the shape
         data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
         return 'b64"' + base64.b64encode(data).decode("ascii") + '"'
     return _format_nested(array.tolist(), dtype)
