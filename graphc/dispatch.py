@@ -1,0 +1,96 @@
+"""`apply(op, *tensors, **attrs)`: the one entry point of every Tensor operation.
+
+Eagerly, it runs the op's reference kernel with NumPy at once and, when gradients are wanted, records
+the node for `backward()`; while tracing, it appends the node to the trace's graph. The helpers below
+turn Python scalars into tensors and insert the casts PyTorch's type promotion implies, because the
+IR's binary ops require equal dtypes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import autograd, state, tracing
+from graphc import tensor_core as _tensor
+from graphc.dtypes import as_dtype, result_type
+from ir.errors import ShapeError
+from ir.ops.registry import NONDIFFERENTIABLE, SHAPE, get_op
+
+# (op, attrs, input signatures) -> (checked attrs, output dtypes, shares-memory flag, opdef)
+_INFER_CACHE: dict = {}
+
+
+def apply(op: str, *tensors, **attrs):
+    """Apply primitive `op` to Tensors: one Tensor, or a tuple for multi-output ops."""
+    if state.trace is not None:
+        return state.trace.apply(op, tensors, attrs)
+    return _eager_apply(op, tensors, attrs)
+
+
+def _infer(op: str, arrays, attrs: dict):
+    key = (op, tuple(attrs.items()), tuple((a.shape, a.dtype) for a in arrays))
+    hit = _INFER_CACHE.get(key)
+    if hit is None:
+        opdef = get_op(op)
+        try:
+            full = opdef.check_attrs(attrs)
+            types = opdef.infer([_tensor.array_type(a) for a in arrays], full)
+        except ShapeError as err:
+            operands = ", ".join(str(_tensor.array_type(a)) for a in arrays)
+            where = tracing.user_location()
+            raise ShapeError(f"{op}({operands}): {err}" + (f" at {where}" if where else "")) from None
+        dtypes = tuple(np.dtype(t.dtype) for t in types)
+        hit = (full, dtypes, opdef.has(SHAPE), opdef)
+        if len(_INFER_CACHE) > 4096:
+            _INFER_CACHE.clear()
+        _INFER_CACHE[key] = hit
+    return hit
+
+
+def _eager_apply(op: str, tensors, attrs: dict):
+    arrays = [t._storage() for t in tensors]
+    full, dtypes, is_view, opdef = _infer(op, arrays, attrs)
+    result = opdef.impl(np, *arrays, **full)
+    results = result if isinstance(result, tuple) else (result,)
+    outs = []
+    for array, dt in zip(results, dtypes):
+        if type(array) is not np.ndarray or array.dtype != dt:
+            array = np.asarray(array).astype(dt, copy=False)
+        # A view op's result aliases its input: in-place changes to either bump one version counter.
+        outs.append(_tensor.Tensor._wrap(array, tensors[0]._vc if is_view and tensors else None))
+    recording = state.grad_enabled and not opdef.has(NONDIFFERENTIABLE)
+    if recording and any(t._requires_grad for t in tensors):
+        autograd.record(op, full, tensors, outs)
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+# -- promotion helpers ---------------------------------------------------------------------------
+
+def scalar(value, dtype) -> _tensor.Tensor:
+    """A 0-d tensor holding Python scalar `value` as `dtype` (a graph constant while tracing)."""
+    return _tensor.Tensor._wrap(np.asarray(value, dtype=as_dtype(dtype).np))
+
+
+def cast(t: _tensor.Tensor, dtype) -> _tensor.Tensor:
+    """`t` converted to `dtype` (itself when it already has it)."""
+    dtype = as_dtype(dtype)
+    return t if t.dtype is dtype else apply("cast", t, dtype=dtype.name)
+
+
+def common_dtype(*operands):
+    """PyTorch's result dtype of Tensors and Python scalars."""
+    return result_type(*(
+        (x.dtype, x.ndim) if isinstance(x, _tensor.Tensor) else x for x in operands
+    ))
+
+
+def promote(*operands, dtype=None) -> list:
+    """Tensors of one dtype (`dtype`, or the promoted one) from Tensors and Python scalars."""
+    dtype = as_dtype(dtype) if dtype is not None else common_dtype(*operands)
+    return [cast(x, dtype) if isinstance(x, _tensor.Tensor) else scalar(x, dtype) for x in operands]
+
+
+def binary(op: str, a, b, dtype=None):
+    """Binary op `op` on Tensors/scalars after promoting both to a common dtype."""
+    x, y = promote(a, b, dtype=dtype)
+    return apply(op, x, y)

@@ -1,0 +1,103 @@
+"""graphc dtypes (`graphc.float32`, ...) and PyTorch's type-promotion rules."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ir.types import normalize_dtype
+
+
+class dtype:
+    """A tensor element type; `t.dtype == graphc.float32`. `name` is the IR dtype name."""
+
+    __slots__ = ("_rank", "is_floating_point", "itemsize", "name", "np")
+
+    def __init__(self, name: str, rank: int):
+        self.name = name
+        self.np = np.dtype(name)
+        self.is_floating_point = name.startswith("float")
+        self.itemsize = self.np.itemsize
+        self._rank = rank
+
+    def __repr__(self) -> str:
+        return f"graphc.{self.name}"
+
+    def __reduce__(self):
+        return (as_dtype, (self.name,))
+
+
+# Promotion order of the supported types: promote(a, b) is the one ranked higher.
+bool_ = dtype("bool", 0)
+int32 = dtype("int32", 1)
+int64 = dtype("int64", 2)
+float32 = dtype("float32", 3)
+float64 = dtype("float64", 4)
+BY_NAME = {d.name: d for d in (bool_, int32, int64, float32, float64)}
+DEFAULT_FLOAT = float32
+
+
+def as_dtype(value) -> dtype:
+    """A graphc dtype from a graphc dtype, an IR/NumPy name, a NumPy dtype or a Python type."""
+    if isinstance(value, dtype):
+        return value
+    if value is builtins.float:
+        return DEFAULT_FLOAT
+    if value is builtins.int:
+        return int64
+    if value is builtins.bool:
+        return bool_
+    return BY_NAME[normalize_dtype(value)]
+
+
+def promote_types(a: dtype, b: dtype) -> dtype:
+    return a if a._rank >= b._rank else b
+
+
+def _category(d: dtype | None) -> int:
+    """0 undefined, 1 bool, 2 integer, 3 floating."""
+    if d is None:
+        return 0
+    return 1 if d is bool_ else (3 if d.is_floating_point else 2)
+
+
+def _combine(higher: dtype | None, lower: dtype | None) -> dtype | None:
+    # PyTorch's combine_categories: a higher category of lower priority operands wins.
+    if higher is not None and higher.is_floating_point:
+        return higher
+    if higher is bool_ or (lower is not None and lower.is_floating_point):
+        if higher is None:
+            return lower
+        return lower if lower is None else promote_types(higher, lower)
+    return higher if higher is not None else lower
+
+
+def scalar_dtype(value) -> dtype:
+    """The dtype a Python scalar takes in promotion (floats take the default float dtype)."""
+    if isinstance(value, (builtins.bool, np.bool_)):
+        return bool_
+    if isinstance(value, (builtins.int, np.integer)):
+        return int64
+    if isinstance(value, (builtins.float, np.floating)):
+        return DEFAULT_FLOAT
+    raise TypeError(f"unsupported operand of type {type(value).__name__}")
+
+
+def result_type(*operands) -> dtype:
+    """PyTorch's result type: dimensioned tensors, then 0-d tensors, then Python scalars.
+
+    `operands` are (dtype, ndim) pairs for tensors or plain Python scalars.
+    """
+    dims = zeros = wrapped = None
+    for op in operands:
+        if isinstance(op, tuple):
+            d, ndim = op
+            if ndim > 0:
+                dims = d if dims is None else promote_types(dims, d)
+            else:
+                zeros = d if zeros is None else promote_types(zeros, d)
+        else:
+            d = scalar_dtype(op)
+            wrapped = d if wrapped is None else promote_types(wrapped, d)
+    return _combine(dims, _combine(zeros, wrapped))

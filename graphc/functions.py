@@ -1,0 +1,70 @@
+"""Module-level tensor functions with PyTorch's names (`graphc.mm`, `graphc.cat`, `graphc.exp`, ...)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import dispatch
+from graphc import tensor_core as _tensor
+from graphc.tensor_math import where  # noqa: F401  (re-exported as graphc.where)
+from graphc.tensor_shape import axis_index
+
+
+def _method(name: str):
+    def fn(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"`graphc.{name}(t, ...)` is `t.{name}(...)`."
+    return fn
+
+
+for _name in (
+    "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf", "relu", "abs", "neg",
+    "sign", "square", "sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin",
+    "all", "any", "clamp", "clip", "pow", "maximum", "minimum", "matmul", "mm", "bmm", "reshape",
+    "flatten", "permute", "transpose", "unsqueeze", "squeeze", "split", "chunk", "unbind",
+    "gather", "index_select", "masked_fill", "numel", "t", "narrow", "div", "mul", "add", "sub",
+    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
+):
+    globals()[_name] = _method(_name)
+
+
+def cat(tensors, dim: int = 0):
+    """Concatenate tensors along an existing dimension (dtypes promoted as in PyTorch)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    if len(tensors) == 1:
+        return tensors[0].clone()
+    tensors = dispatch.promote(*tensors)
+    return dispatch.apply("concat", *tensors, axis=axis_index(dim, tensors[0].ndim))
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0):
+    """Join same-shaped tensors along a new dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise RuntimeError(f"stack expects each tensor to be equal size, got {sorted(shapes)}")
+    dim = axis_index(dim, tensors[0].ndim + 1)
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, _tensor.Tensor)
+
+
+def allclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    """Eager comparison of two tensors' values (NumPy's rule)."""
+    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(a, b) -> bool:
+    """True when both tensors have the same shape and values."""
+    return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(np.asarray(a), np.asarray(b)))

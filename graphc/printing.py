@@ -1,0 +1,108 @@
+"""`repr(tensor)` in PyTorch's format (precision 4, 1000-element threshold, 80 columns)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH = 4, 1000, 3, 80
+
+
+class _Formatter:
+    """Picks integer, fixed or scientific notation and a common width, as torch's _Formatter."""
+
+    def __init__(self, values: np.ndarray):
+        self.floating = values.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.width = True, False, 1
+        flat = values.reshape(-1)
+        if not self.floating:
+            for v in flat.tolist():
+                self.width = max(self.width, len(str(v)))
+            return
+        finite = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
+        if finite.size == 0:
+            return
+        mag = np.abs(finite)
+        lo, hi = float(mag.min()), float(mag.max())
+        self.int_mode = bool(np.all(finite == np.ceil(finite)))
+        self.sci_mode = hi / lo > 1000.0 or hi > 1.0e8 or (not self.int_mode and lo < 1.0e-4)
+        for v in finite.tolist():
+            if self.sci_mode:
+                text = f"{v:.{PRECISION}e}"
+            elif self.int_mode:
+                text = f"{v:.0f}."
+            else:
+                text = f"{v:.{PRECISION}f}"
+            self.width = max(self.width, len(text))
+
+    def format(self, v) -> str:
+        if self.floating:
+            if self.sci_mode:
+                text = f"{v:{self.width}.{PRECISION}e}"
+            elif self.int_mode:
+                text = f"{v:.0f}" + ("" if math.isinf(v) or math.isnan(v) else ".")
+            else:
+                text = f"{v:.{PRECISION}f}"
+        else:
+            text = str(v)
+        return " " * (self.width - len(text)) + text
+
+
+def _summarized(a: np.ndarray) -> np.ndarray:
+    if a.ndim == 0:
+        return a
+    if a.shape[0] > 2 * EDGEITEMS:
+        a = np.concatenate([a[:EDGEITEMS], a[-EDGEITEMS:]])
+    return np.stack([_summarized(x) for x in a]) if a.ndim > 1 else a
+
+
+def _body(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    if a.ndim == 0:
+        return fmt.format(a.item())
+    if a.ndim == 1:
+        per_line = max(1, (LINEWIDTH - indent) // (fmt.width + 2))
+        if summarize and a.shape[0] > 2 * EDGEITEMS:
+            items = [fmt.format(v) for v in a[:EDGEITEMS].tolist()] + [" ..."] + \
+                [fmt.format(v) for v in a[-EDGEITEMS:].tolist()]
+        else:
+            items = [fmt.format(v) for v in a.tolist()]
+        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    if summarize and a.shape[0] > 2 * EDGEITEMS:
+        parts = [_body(a[i], indent + 1, summarize, fmt) for i in range(EDGEITEMS)] + ["..."] + \
+            [_body(a[i], indent + 1, summarize, fmt) for i in range(len(a) - EDGEITEMS, len(a))]
+    else:
+        parts = [_body(a[i], indent + 1, summarize, fmt) for i in range(a.shape[0])]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
+
+
+def tensor_repr(t) -> str:
+    if t._data is None:
+        return f"tensor(<traced %{t._value.name}: {t._value.type}>)"
+    a = t._data
+    prefix, suffixes = "tensor(", []
+    if a.size == 0:
+        body = "[]"
+        if a.ndim != 1:
+            suffixes.append(f"size={tuple(a.shape)}")
+    else:
+        summarize = a.size > THRESHOLD
+        fmt = _Formatter(_summarized(a) if summarize else a)
+        body = _body(a, len(prefix), summarize, fmt)
+    if a.dtype.name not in ("float32", "int64", "bool"):
+        suffixes.append(f"dtype=graphc.{a.dtype.name}")
+    if t._grad_fn is not None:
+        suffixes.append(f"grad_fn=<{t._grad_fn.name()}>")
+    elif t._requires_grad:
+        suffixes.append("requires_grad=True")
+    text = prefix + body
+    last = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        if last + len(suffix) + 2 > LINEWIDTH:
+            text += ",\n" + " " * len(prefix) + suffix
+            last = len(prefix) + len(suffix)
+        else:
+            text += ", " + suffix
+            last += len(suffix) + 2
+    return text + ")"

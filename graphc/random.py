@@ -1,0 +1,102 @@
+"""Random numbers: one seeded global generator (`manual_seed`), random tensors, and random keys.
+
+Compiled graphs stay deterministic: their randomness comes only from int64 key inputs, which
+`next_key()` draws from the same generator, so `manual_seed` makes eager and compiled runs repeat.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import state, tracing
+from graphc import tensor_core as _tensor
+from graphc.dtypes import DEFAULT_FLOAT, as_dtype
+from graphc.tensor_shape import shape_args
+
+DEFAULT_SEED = 67280421310721  # PyTorch's default seed: runs repeat without manual_seed too
+_generator = np.random.default_rng(DEFAULT_SEED)
+
+
+def manual_seed(seed: int) -> None:
+    """Reseed the global generator used by rand/randn/randint, init functions and random keys."""
+    global _generator
+    _generator = np.random.default_rng(int(seed))
+
+
+def generator() -> np.random.Generator:
+    """The global NumPy generator (for data shuffling and other host-side randomness)."""
+    return _generator
+
+
+def next_key() -> int:
+    """A fresh int64 random key from the global generator."""
+    return int(_generator.integers(0, 2**63 - 1))
+
+
+def key_tensor():
+    """A random key tensor: an int64[] constant eagerly, a fresh graph input while tracing."""
+    if state.trace is not None:
+        return state.trace.random_key()
+    return _tensor.Tensor._wrap(np.array(next_key(), dtype=np.int64))
+
+
+def _eager_only(name: str) -> None:
+    if state.trace is not None:
+        where = tracing.user_location()
+        raise tracing.TraceError(
+            f"{name} inside a traced function" + (f" at {where}" if where else "")
+            + " would freeze one random draw into the graph; create the tensor outside and pass it "
+            "in, or use dropout-style randomness (graphc.random.key_tensor)"
+        )
+
+
+def _make(array, dtype, requires_grad: bool):
+    t = _tensor.Tensor._wrap(array.astype(as_dtype(dtype or DEFAULT_FLOAT).np, copy=False))
+    return t.requires_grad_() if requires_grad else t
+
+
+def uniform(shape, low=0.0, high=1.0, dtype=None):
+    """Eager tensor of uniform samples in [low, high)."""
+    _eager_only("a random tensor")
+    dtype = as_dtype(dtype or DEFAULT_FLOAT)
+    np_dtype = dtype.np if dtype.is_floating_point else np.float64
+    return _make(low + (high - low) * _generator.random(tuple(shape), dtype=np_dtype), dtype, False)
+
+
+def normal(shape, mean=0.0, std=1.0, dtype=None):
+    """Eager tensor of normal samples."""
+    _eager_only("a random tensor")
+    dtype = as_dtype(dtype or DEFAULT_FLOAT)
+    np_dtype = dtype.np if dtype.is_floating_point else np.float64
+    return _make(mean + std * _generator.standard_normal(tuple(shape), dtype=np_dtype), dtype, False)
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False):
+    t = uniform(shape_args(size), dtype=dtype)
+    return t.requires_grad_() if requires_grad else t
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False):
+    t = normal(shape_args(size), dtype=dtype)
+    return t.requires_grad_() if requires_grad else t
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    """Integers in [low, high) (`randint(high, size)` means low = 0), int64 by default."""
+    _eager_only("graphc.randint")
+    if high is None:
+        low, high = 0, low
+    return _make(_generator.integers(low, high, size=tuple(size)), dtype or "int64", False)
+
+
+def randperm(n: int, dtype=None, device=None):
+    _eager_only("graphc.randperm")
+    return _make(_generator.permutation(int(n)), dtype or "int64", False)
+
+
+def rand_like(t, dtype=None):
+    return rand(t.shape, dtype=dtype or t.dtype)
+
+
+def randn_like(t, dtype=None):
+    return randn(t.shape, dtype=dtype or t.dtype)

@@ -1,0 +1,404 @@
+"""Tensor methods that compute: arithmetic and comparison operators, math, reductions, in-place ops."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from numbers import Number
+
+import numpy as np
+
+from graphc import dispatch, state
+from graphc.dtypes import DEFAULT_FLOAT, int64
+from graphc.tensor_shape import axis_index, normalize_axes
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+_SCALARS = (Number, np.number, np.bool_)
+
+
+def _ok(other) -> bool:
+    return isinstance(other, (MathMixin, *_SCALARS))
+
+
+def _binary(op: str, a, b, dtype=None):
+    if not (_ok(a) and _ok(b)):
+        return NotImplemented
+    return dispatch.binary(op, a, b, dtype=dtype)
+
+
+def _div_dtype(a, b):
+    dtype = dispatch.common_dtype(a, b)
+    return dtype if dtype.is_floating_point else DEFAULT_FLOAT
+
+
+def _float(x):
+    """`x` as a floating tensor: integer inputs of float functions become float32, as in PyTorch."""
+    return x if x.dtype.is_floating_point else dispatch.cast(x, DEFAULT_FLOAT)
+
+
+def _unary_float(op: str):
+    def method(self):
+        return dispatch.apply(op, _float(self))
+
+    method.__name__ = op
+    method.__doc__ = f"Elementwise {op} (integer tensors compute in float32)."
+    return method
+
+
+def _binary_method(op: str, reflected: bool = False):
+    if reflected:
+        def method(self, other):
+            return _binary(op, other, self)
+    else:
+        def method(self, other):
+            return _binary(op, self, other)
+    method.__name__ = f"__r{op}__" if reflected else op
+    return method
+
+
+class MathMixin:
+    __slots__ = ()
+
+    # -- operators ----------------------------------------------------------------------------------
+    __radd__ = _binary_method("add", reflected=True)
+    __sub__ = sub = _binary_method("sub")
+    __rsub__ = _binary_method("sub", reflected=True)
+    __mul__ = mul = multiply = _binary_method("mul")
+    __rmul__ = _binary_method("mul", reflected=True)
+    __pow__ = pow = _binary_method("pow")
+    __rpow__ = _binary_method("pow", reflected=True)
+    __eq__ = eq = _binary_method("eq")
+    __ne__ = ne = _binary_method("ne")
+    __lt__ = lt = _binary_method("lt")
+    __le__ = le = _binary_method("le")
+    __gt__ = gt = _binary_method("gt")
+    __ge__ = ge = _binary_method("ge")
+    maximum = _binary_method("maximum")
+    minimum = _binary_method("minimum")
+
+    def __add__(self, other):
+        return _binary("add", self, other)
+
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else other * alpha)
+
+    def __truediv__(self, other):
+        return _binary("div", self, other, _div_dtype(self, other)) if _ok(other) else NotImplemented
+
+    def __rtruediv__(self, other):
+        return _binary("div", other, self, _div_dtype(self, other)) if _ok(other) else NotImplemented
+
+    def div(self, other, rounding_mode=None):
+        if rounding_mode is not None:
+            raise NotImplementedError("div(rounding_mode=...) is not supported by graphc")
+        return self / other
+
+    divide = true_divide = div
+
+    def __matmul__(self, other):
+        return self.matmul(other)
+
+    def __rmatmul__(self, other):
+        return other.matmul(self) if isinstance(other, MathMixin) else NotImplemented
+
+    def __neg__(self):
+        if self.dtype.name == "bool":
+            raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported.")
+        return dispatch.apply("neg", self)
+
+    neg = negative = __neg__
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return dispatch.apply("abs", self)
+
+    abs = __abs__
+
+    def __invert__(self):
+        if self.dtype.name != "bool":
+            raise TypeError("~ (bitwise not) is only supported on bool tensors in graphc")
+        return self == False
+
+    logical_not = __invert__
+
+    def __and__(self, other):
+        return _logical(self, other, True)
+
+    def __or__(self, other):
+        return _logical(self, other, False)
+
+    __rand__, __ror__ = __and__, __or__
+    logical_and, logical_or = __and__, __or__
+
+    # -- math ---------------------------------------------------------------------------------------
+    exp = _unary_float("exp")
+    log = _unary_float("log")
+    sqrt = _unary_float("sqrt")
+    sin = _unary_float("sin")
+    cos = _unary_float("cos")
+    tanh = _unary_float("tanh")
+    sigmoid = _unary_float("sigmoid")
+    erf = _unary_float("erf")
+
+    def sign(self):
+        return dispatch.apply("sign", self)
+
+    def rsqrt(self):
+        return 1.0 / self.sqrt()
+
+    def square(self):
+        return self * self
+
+    def relu(self):
+        # where(x > 0, x, 0): the gradient at 0 is 0, as in PyTorch.
+        return dispatch.apply("where", self > 0, self, dispatch.scalar(0, self.dtype))
+
+    def clamp(self, min=None, max=None):
+        x = self
+        if min is not None:
+            x = where(x < min, min, x)
+        if max is not None:
+            x = where(x > max, max, x)
+        return x
+
+    clip = clamp
+
+    def masked_fill(self, mask, value):
+        return dispatch.apply("where", _as_bool(mask), *dispatch.promote(value, self, dtype=self.dtype))
+
+    def where(self, condition, other):
+        return where(condition, self, other)
+
+    def matmul(self, other):
+        if self.ndim == 0 or other.ndim == 0:
+            raise RuntimeError("both arguments to matmul need to be at least 1D")
+        if self.dtype is not other.dtype:
+            raise RuntimeError(
+                f"expected m1 and m2 to have the same dtype, but got: {self.dtype} != {other.dtype}"
+            )
+        a = self.unsqueeze(0) if self.ndim == 1 else self
+        b = other.unsqueeze(-1) if other.ndim == 1 else other
+        out = dispatch.apply("matmul", a, b)
+        if other.ndim == 1:
+            out = out.squeeze(-1)
+        if self.ndim == 1:
+            out = out.squeeze(-2 if other.ndim > 1 else -1)
+        return out
+
+    def mm(self, other):
+        if self.ndim != 2 or other.ndim != 2:
+            raise RuntimeError(f"mm: expected 2-D tensors, got {self.ndim}-D and {other.ndim}-D")
+        if self.shape[1] != other.shape[0]:
+            raise RuntimeError(
+                f"mat1 and mat2 shapes cannot be multiplied ({self.shape[0]}x{self.shape[1]} and "
+                f"{other.shape[0]}x{other.shape[1]})"
+            )
+        return self.matmul(other)
+
+    def bmm(self, other):
+        if self.ndim != 3 or other.ndim != 3:
+            raise RuntimeError(f"bmm: expected 3-D tensors, got {self.ndim}-D and {other.ndim}-D")
+        return self.matmul(other)
+
+    # -- reductions ---------------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        x = dispatch.cast(self, dtype) if dtype is not None else self
+        if not x.dtype.is_floating_point:
+            x = dispatch.cast(x, int64)  # PyTorch sums integers and bools as int64
+        return _reduce("sum", x, dim, keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False, dtype=None):
+        x = dispatch.cast(self, dtype) if dtype is not None else self
+        if not x.dtype.is_floating_point:
+            raise RuntimeError(
+                "mean(): could not infer output dtype. Input dtype must be either a floating point "
+                f"or complex dtype. Got: {x.type()[7:-6]}"
+            )
+        axes = normalize_axes(dim, x.ndim) if x.ndim else ()
+        count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        return x.sum(dim, keepdim) / dispatch.scalar(count, x.dtype)
+
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
+        axes = normalize_axes(dim, self.ndim) if self.ndim else ()
+        count = int(np.prod([self.shape[a] for a in axes], dtype=np.int64))
+        centered = self - self.mean(axes or None, keepdim=True)
+        return (centered * centered).sum(axes or None, keepdim) / max(count - correction, 0)
+
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def max(self, dim=None, keepdim: bool = False):
+        """max() over all, max(dim) -> (values, indices), or max(other) elementwise."""
+        return _extreme(self, "max", "argmax", "maximum", dim, keepdim)
+
+    def min(self, dim=None, keepdim: bool = False):
+        return _extreme(self, "min", "argmin", "minimum", dim, keepdim)
+
+    def amax(self, dim=None, keepdim: bool = False):
+        return _reduce("max", self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim: bool = False):
+        return _reduce("min", self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        return _arg("argmax", self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return _arg("argmin", self, dim, keepdim)
+
+    def all(self, dim=None, keepdim: bool = False):
+        return (self == 0).sum(dim, keepdim) == 0
+
+    def any(self, dim=None, keepdim: bool = False):
+        return (self != 0).sum(dim, keepdim) > 0
+
+    # -- in place -----------------------------------------------------------------------------------
+    def __iadd__(self, other):
+        return self._assign(self + other) if _ok(other) else NotImplemented
+
+    def __isub__(self, other):
+        return self._assign(self - other) if _ok(other) else NotImplemented
+
+    def __imul__(self, other):
+        return self._assign(self * other) if _ok(other) else NotImplemented
+
+    def __itruediv__(self, other):
+        return self._assign(self / other) if _ok(other) else NotImplemented
+
+    def __ipow__(self, other):
+        return self._assign(self ** other) if _ok(other) else NotImplemented
+
+    def add_(self, other, alpha=1):
+        return self._assign(self.add(other, alpha))
+
+    def sub_(self, other, alpha=1):
+        return self._assign(self - (other if alpha == 1 else other * alpha))
+
+    def mul_(self, other):
+        return self._assign(self * other)
+
+    def div_(self, other):
+        return self._assign(self / other)
+
+    def clamp_(self, min=None, max=None):
+        return self._assign(self.clamp(min, max))
+
+    def masked_fill_(self, mask, value):
+        return self._assign(self.masked_fill(mask, value))
+
+    def copy_(self, src):
+        src = src if isinstance(src, MathMixin) else dispatch.scalar(src, self.dtype)
+        return self._assign(dispatch.cast(src, self.dtype).expand(self.shape))
+
+    def fill_(self, value):
+        value = value.item() if isinstance(value, MathMixin) else value
+        full = dispatch.apply("full", shape=tuple(self.shape), dtype=self.dtype.name,
+                              value=_plain(value, self.dtype))
+        return self._assign(full)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0):
+        from graphc import random
+
+        return self._assign(random.uniform(self.shape, a, b, self.dtype))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0):
+        from graphc import random
+
+        return self._assign(random.normal(self.shape, mean, std, self.dtype))
+
+    def _assign(self, result):
+        """Make `self` hold `result`: the one place in-place semantics are decided.
+
+        Plain eager tensors are written in place (bumping the version counter autograd checks).
+        A leaf that requires grad refuses while grad mode is on, as in PyTorch. A recorded tensor,
+        or one that would become recorded, is rebound to the new node: autograd stays functional.
+        Traced tensors rebind their IR value; a parameter or buffer updated during a trace becomes
+        a graph update.
+        """
+        trace = state.trace
+        if trace is not None:
+            if self._data is None:
+                self._value = result._value
+            else:
+                trace.assign(self, result)
+            return self
+        wants_grad = state.grad_enabled and (self._requires_grad or result._requires_grad)
+        if wants_grad and self._requires_grad and self._grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        if wants_grad:
+            self._data, self._vc = result._data, result._vc
+            self._grad_fn, self._out_index = result._grad_fn, result._out_index
+            self._requires_grad = True
+            return self
+        new = result._storage()
+        if new.shape != self._data.shape:
+            raise RuntimeError(
+                f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
+                f"{list(new.shape)}"
+            )
+        if not np.can_cast(new.dtype, self._data.dtype, "same_kind"):
+            raise RuntimeError(
+                f"result type {result.type()[7:-6]} can't be cast to the desired output type "
+                f"{self.type()[7:-6]}"
+            )
+        np.copyto(self._data, new, casting="unsafe")
+        self._vc[0] += 1
+        return self
+
+
+def _plain(value, dtype):
+    """A Python scalar of the kind an op attribute holds for `dtype`."""
+    if dtype.is_floating_point:
+        return float(value)
+    return bool(value) if dtype.name == "bool" else int(value)
+
+
+def _as_bool(mask):
+    return mask if mask.dtype.name == "bool" else dispatch.cast(mask, "bool")
+
+
+def _logical(a, b, is_and: bool):
+    if not _ok(b):
+        return NotImplemented
+    a = _as_bool(a)
+    b = _as_bool(b) if isinstance(b, MathMixin) else dispatch.scalar(bool(b), "bool")
+    true = dispatch.scalar(True, "bool")
+    false = dispatch.scalar(False, "bool")
+    return dispatch.apply("where", a, b, false) if is_and else dispatch.apply("where", a, true, b)
+
+
+def _reduce(op: str, x, dim, keepdim: bool):
+    if x.ndim == 0:
+        return x
+    axes = normalize_axes(dim, x.ndim)
+    return dispatch.apply(op, x, axes=axes, keepdims=bool(keepdim))
+
+
+def _arg(op: str, x, dim, keepdim: bool):
+    if dim is None:
+        return dispatch.apply(op, x.reshape(-1), axis=0, keepdims=False)
+    if x.ndim == 0:
+        return dispatch.cast(x * 0, int64)
+    return dispatch.apply(op, x, axis=axis_index(dim, x.ndim), keepdims=bool(keepdim))
+
+
+def _extreme(x, reduce_op, arg_op, pairwise_op, dim, keepdim):
+    if isinstance(dim, MathMixin):
+        return _binary(pairwise_op, x, dim)
+    if dim is None:
+        return _reduce(reduce_op, x, None, False)
+    values = _reduce(reduce_op, x, dim, keepdim)
+    return ValuesIndices(values, _arg(arg_op, x, dim, keepdim))
+
+
+def where(condition, input, other):
+    """Elementwise `input if condition else other`, scalars and dtypes promoted as in PyTorch."""
+    a, b = dispatch.promote(input, other)
+    return dispatch.apply("where", _as_bool(condition), a, b)

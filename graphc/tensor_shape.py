@@ -1,0 +1,179 @@
+"""Tensor methods that move data without computing on it: reshape, permute, expand, indexing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphc import dispatch, indexing
+
+
+def axis_index(d: int, ndim: int) -> int:
+    """`d` (negatives count from the end) as an axis of an `ndim`-d tensor, PyTorch's error if out."""
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})"
+        )
+    return int(d) % n
+
+
+def normalize_axes(dim, ndim: int) -> tuple:
+    """`dim` (None = all, an int or a sequence of ints) as sorted, non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    return tuple(sorted(axis_index(d, ndim) for d in dims))
+
+
+def shape_args(args) -> tuple:
+    """`f(2, 3)` and `f((2, 3))` both mean the shape (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = args[0]
+    return tuple(int(a) for a in args)
+
+
+def infer_shape(shape: tuple, numel: int, have: tuple) -> tuple:
+    """Resolve one -1 in a requested shape; PyTorch's error when sizes do not match."""
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if d == -1 else d for d in shape)
+    elif known != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+class ShapeMixin:
+    __slots__ = ()
+
+    def reshape(self, *shape):
+        shape = infer_shape(shape_args(shape), self.numel(), self.shape)
+        return self if shape == tuple(self.shape) else dispatch.apply("reshape", self, shape=shape)
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = axis_index(start_dim, self.ndim), axis_index(end_dim, self.ndim)
+        shape = self.shape
+        return self.reshape(shape[:start] + (-1,) + shape[end + 1:]) if start <= end else self
+
+    def unflatten(self, dim: int, sizes):
+        dim = axis_index(dim, self.ndim)
+        shape = self.shape
+        return self.reshape(shape[:dim] + tuple(sizes) + shape[dim + 1:])
+
+    def permute(self, *dims):
+        perm = tuple(axis_index(d, self.ndim) for d in shape_args(dims))
+        if sorted(perm) != list(range(self.ndim)):
+            raise RuntimeError(f"permute(): dims {list(dims)} are not a permutation of {self.ndim} dims")
+        return self if perm == tuple(range(self.ndim)) else dispatch.apply("permute", self, perm=perm)
+
+    def transpose(self, dim0: int, dim1: int):
+        perm = list(range(self.ndim))
+        a, b = axis_index(dim0, self.ndim), axis_index(dim1, self.ndim)
+        perm[a], perm[b] = perm[b], perm[a]
+        return self.permute(perm)
+
+    swapaxes = transpose
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    @property
+    def T(self):
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def unsqueeze(self, dim: int):
+        dim = axis_index(dim, self.ndim + 1)
+        shape = self.shape
+        return self.reshape(shape[:dim] + (1,) + shape[dim:])
+
+    def squeeze(self, dim=None):
+        shape = self.shape
+        axes = normalize_axes(dim, self.ndim) if self.ndim else ()
+        return self.reshape(tuple(d for i, d in enumerate(shape) if not (i in axes and d == 1)))
+
+    def expand(self, *sizes):
+        sizes = shape_args(sizes)
+        shape = self.shape
+        lead = len(sizes) - len(shape)
+        if lead < 0:
+            raise RuntimeError(
+                f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
+                f"the number of dimensions in the tensor ({len(shape)})"
+            )
+        target = tuple(
+            shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
+        )
+        if target == tuple(shape):
+            return self
+        return dispatch.apply("broadcast_to", self, shape=target)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    broadcast_to = expand
+
+    def repeat(self, *sizes):
+        sizes = shape_args(sizes)
+        x = self.reshape((1,) * (len(sizes) - self.ndim) + tuple(self.shape))
+        dims = x.shape
+        # Repeating (d,) r times is (1, d) broadcast to (r, d), then merged: one broadcast_to.
+        x = x.reshape(tuple(v for d in dims for v in (1, d)))
+        x = x.expand(tuple(v for r, d in zip(sizes, dims) for v in (r, d)))
+        return x.reshape(tuple(r * d for r, d in zip(sizes, dims)))
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        dim = axis_index(dim, self.ndim)
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, (int, np.integer)):
+            step = int(split_size_or_sections)
+            sizes = tuple(min(step, n - i) for i in range(0, n, step)) or (0,)
+        else:
+            sizes = tuple(int(s) for s in split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split sizes {list(sizes)} do not sum to {n} (dimension {dim})")
+        if len(sizes) == 1:
+            return (self,)
+        return tuple(dispatch.apply("split", self, sizes=sizes, axis=dim))
+
+    def chunk(self, chunks: int, dim: int = 0):
+        n = self.shape[axis_index(dim, self.ndim)]
+        return self.split(max(1, -(-n // chunks)), dim)
+
+    def unbind(self, dim: int = 0):
+        dim = axis_index(dim, self.ndim)
+        return tuple(part.squeeze(dim) for part in self.split(1, dim))
+
+    def narrow(self, dim: int, start: int, length: int):
+        key = [slice(None)] * self.ndim
+        key[axis_index(dim, self.ndim)] = slice(start, start + length)
+        return self[tuple(key)]
+
+    def gather(self, dim: int, index):
+        return dispatch.apply("gather", self, index, axis=axis_index(dim, self.ndim))
+
+    def index_select(self, dim: int, index):
+        return indexing.take(self, index, axis_index(dim, self.ndim))
+
+    def __getitem__(self, key):
+        return indexing.getitem(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        indexing.setitem(self, key, value)
