@@ -175,8 +175,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                momentum: float = 0.1, eps: float = 1e-5):
     """Normalize per channel (dim 1) with batch statistics (training) or the running ones.
 
-    In training the running statistics are updated in place (unbiased variance), eagerly only:
-    a traced graph normalizes with batch statistics and leaves the buffers alone.
+    In training the running statistics are updated in place (unbiased variance); while tracing,
+    those in-place updates become the graph's `updates` of the buffers.
     """
     channels = input.shape[1]
     stat_shape = (1, channels) + (1,) * (input.ndim - 2)
@@ -185,7 +185,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         mean = _mean(input, axes)
         centered = input - mean
         var = _mean(centered * centered, axes)
-        if training and running_mean is not None and not _tracing():
+        if training and running_mean is not None:
             count = input.numel() // channels
             with graphc.no_grad():
                 unbiased = var.reshape((channels,)) * (count / max(count - 1, 1))
@@ -199,12 +199,6 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if weight is not None:
         out = out * weight.reshape(stat_shape)
     return out if bias is None else out + bias.reshape(stat_shape)
-
-
-def _tracing() -> bool:
-    from graphc.tracing import is_tracing
-
-    return is_tracing()
 
 
 def embedding(input, weight, padding_idx: int | None = None):
@@ -244,3 +238,59 @@ def pad(input, pad, mode: str = "constant", value: float | None = None):
 
 def flatten(input, start_dim: int = 0, end_dim: int = -1):
     return input.flatten(start_dim, end_dim)
+
+
+# -- convolution and pooling (NCHW) -----------------------------------------------------------------
+def _unbatched(fn):
+    """Let a 4-d (N, C, H, W) function also take one (C, H, W) image, as PyTorch's do."""
+
+    def wrapper(input, *args, **kwargs):
+        if input.ndim == 3:
+            return fn(input.unsqueeze(0), *args, **kwargs).squeeze(0)
+        return fn(input, *args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@_unbatched
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
+    """2-d cross-correlation; `groups` > 1 runs one conv2d per channel group and concatenates."""
+    if isinstance(padding, str):
+        raise NotImplementedError("string padding ('same'/'valid') is not supported; give sizes")
+    attrs = {"stride": _pair(stride), "padding": _pair(padding), "dilation": _pair(dilation)}
+    if groups == 1:
+        out = apply("conv2d", input, weight, **attrs)
+    else:
+        cin, cout = input.shape[1] // groups, weight.shape[0] // groups
+        out = graphc.cat([
+            apply("conv2d", input[:, g * cin:(g + 1) * cin], weight[g * cout:(g + 1) * cout],
+                  **attrs)
+            for g in range(groups)
+        ], 1)
+    return out if bias is None else out + bias.reshape((1, -1, 1, 1))
+
+
+@_unbatched
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False):
+    if ceil_mode or return_indices:
+        raise NotImplementedError("max_pool2d: ceil_mode and return_indices are not supported")
+    stride = kernel_size if stride is None or stride == [] else stride
+    return apply("max_pool2d", input, kernel=_pair(kernel_size), stride=_pair(stride),
+                 padding=_pair(padding), dilation=_pair(dilation))
+
+
+@_unbatched
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override=None):
+    if ceil_mode or divisor_override is not None:
+        raise NotImplementedError("avg_pool2d: ceil_mode and divisor_override are not supported")
+    stride = kernel_size if stride is None or stride == [] else stride
+    attrs = {"kernel": _pair(kernel_size), "stride": _pair(stride), "padding": _pair(padding)}
+    out = apply("avg_pool2d", input, **attrs)
+    if count_include_pad or not any(attrs["padding"]):
+        return out
+    # Mean over the real elements only: divide by the pooled fraction of non-padding cells.
+    ones = graphc.ones((1, 1) + tuple(input.shape[2:]), dtype=input.dtype)
+    return out / apply("avg_pool2d", ones, **attrs)

@@ -77,7 +77,7 @@ class _BatchNorm(Module):
                 f"(got {input.ndim}D input)"
             )
         use_batch_stats = self.training or self.running_mean is None
-        if self.training and self.track_running_stats and not F._tracing():
+        if self.training and self.track_running_stats:
             with graphc.no_grad():
                 self.num_batches_tracked.add_(graphc.tensor(1, dtype=graphc.int64))
         return F.batch_norm(

@@ -29,7 +29,7 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.numpy()[self.padding_idx] = 0  # the storage itself: in place
+            self.weight.detach().numpy()[self.padding_idx] = 0  # shared storage: in place
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx)
