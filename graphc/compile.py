@@ -215,12 +215,9 @@ def check_inputs(expected: list[Value], given: tuple) -> list[np.ndarray]:
 
 def live_arrays(model, names) -> dict[str, np.ndarray]:
     """The current storage of the model's parameters and buffers named `names` (state-dict names)."""
-    if not hasattr(model, "named_parameters"):
+    if not hasattr(model, "state_dict"):
         return {}
-    tensors = dict(model.named_parameters())
-    tensors.update(model.named_buffers())
-    if any(name not in tensors for name in names):  # names a shared tensor has besides its first
-        tensors = {**model.state_dict(), **tensors}
+    tensors = model.state_dict(keep_vars=True)  # the Parameters themselves, read at every call
     return {name: storage(tensors[name]) for name in names if name in tensors}
 
 

@@ -216,7 +216,7 @@ def test_state_dict_matches_torch_layout():
 
 
 def test_load_state_dict_mismatch_leaves_optimizer_unchanged():
-    w, b = make_params(start_values())
+    w = make_params(start_values())[0]
     _, opt = run_graphc("Adam", {"lr": 0.1}, start_values(), steps=1)
     other = optim.Adam([w], lr=0.3)
     with pytest.raises(ValueError, match="parameter"):
@@ -238,9 +238,9 @@ def test_adagrad_state_exists_before_first_step():
 
 
 def test_update_is_one_ir_graph_marked_optimizer():
-    params, opt = run_graphc("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True},
-                             start_values(), steps=1)
-    ((program, exe),) = opt._eager.values()
+    _, opt = run_graphc("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True},
+                        start_values(), steps=1)
+    ((program, _),) = opt._eager.values()
     graph = program.graph.verify()
     assert graph.nodes and all(n.meta["phase"] == "optimizer" for n in graph.nodes)
     assert {v.name for v in graph.inputs} >= {"group0.lr", "group0.alpha", "group0.momentum"}
