@@ -49,8 +49,8 @@ def differentiate(graph: Graph, wrt=None, seed_outputs: bool = False) -> Autodif
     """Differentiate `graph` with respect to `wrt` (names or Values of inputs/params).
 
     `wrt` defaults to every float parameter. With `seed_outputs=False`, `graph.outputs[0]` must be a
-    float scalar and is seeded with 1; with `seed_outputs=True` every float output `o` gets a backward
-    input `grad_<o.name>` holding its gradient. See `AutodiffResult` for what comes back.
+    float scalar and is seeded with 1; with `seed_outputs=True` every float output `o` gets a
+    backward input `grad_<o.name>` holding its gradient. See `AutodiffResult` for what comes back.
     """
     joint = eliminate_dead_code(graph)
     joint.name = f"{graph.name}_joint"
@@ -63,9 +63,7 @@ def differentiate(graph: Graph, wrt=None, seed_outputs: bool = False) -> Autodif
 
     grads = _backprop(joint, b, [(out, seed) for out, seed in seeds if seed is not None], targets)
     unreachable = [t.name for t, g in zip(targets, grads) if g is None]
-    grads = [
-        g if g is not None else _zeros(b, t) for t, g in zip(targets, grads)
-    ]
+    grads = [g if g is not None else _zeros(b, t) for t, g in zip(targets, grads)]
     joint.set_outputs([*outputs, *grads])
     joint = eliminate_dead_code(joint)
 
@@ -76,12 +74,19 @@ def differentiate(graph: Graph, wrt=None, seed_outputs: bool = False) -> Autodif
     joint.meta["saved"] = [v.name for v in saved]
 
     originals = [v for v in joint.inputs if v not in set(seed_values)]
-    forward = extract(joint, [*outputs, *saved], inputs=originals, params=joint.params,
-                      updates=joint.updates, name=f"{graph.name}_forward")
+    forward = extract(
+        joint,
+        [*outputs, *saved],
+        inputs=originals,
+        params=joint.params,
+        updates=joint.updates,
+        name=f"{graph.name}_forward",
+    )
     backward = extract(joint, grads, inputs=[*saved, *seed_values], name=f"{graph.name}_backward")
     backward.meta.pop("random_keys", None)
-    return AutodiffResult(joint, forward, backward, [t.name for t in targets],
-                          [v.name for v in saved], unreachable)
+    return AutodiffResult(
+        joint, forward, backward, [t.name for t in targets], [v.name for v in saved], unreachable
+    )
 
 
 def _resolve_wrt(joint: Graph, original: Graph, wrt) -> list[Value]:
@@ -92,12 +97,16 @@ def _resolve_wrt(joint: Graph, original: Graph, wrt) -> list[Value]:
     for item in wrt:
         name = item.name if isinstance(item, Value) else item
         if name not in leaves:
-            raise GraphError(f"cannot differentiate with respect to '{name}': not an input or "
-                             f"parameter of graph '{original.name}'")
+            raise GraphError(
+                f"cannot differentiate with respect to '{name}': not an input or "
+                f"parameter of graph '{original.name}'"
+            )
         value = leaves[name]
         if not is_float(value.dtype):
-            raise GraphError(f"cannot differentiate with respect to '{name}' of type {value.type}: "
-                             "only float values have gradients")
+            raise GraphError(
+                f"cannot differentiate with respect to '{name}' of type {value.type}: "
+                "only float values have gradients"
+            )
         if value not in targets:
             targets.append(value)
     return targets
@@ -110,8 +119,10 @@ def _seeds(joint: Graph, b: Builder, seed_outputs: bool) -> list[tuple[Value, Va
     if not seed_outputs:
         loss = joint.outputs[0]
         if loss.shape != () or not is_float(loss.dtype):
-            raise GraphError(f"the first output %{loss.name} must be a float scalar to be seeded "
-                             f"with 1, got {loss.type}; pass seed_outputs=True to give its gradient")
+            raise GraphError(
+                f"the first output %{loss.name} must be a float scalar to be seeded "
+                f"with 1, got {loss.type}; pass seed_outputs=True to give its gradient"
+            )
         return [(loss, b.scalar_like(1, loss))]
     return [
         (out, joint.add_input(f"grad_{out.name}", out.type) if is_float(out.dtype) else None)
@@ -127,8 +138,11 @@ def _active_nodes(graph: Graph, seeds, targets) -> list[Node]:
     """Nodes on some path from a target to a seeded output, in graph order."""
     dag = graph.to_networkx()
     after = set().union(*(nx.descendants(dag, t) for t in targets)) if targets else set()
-    before = set().union(*(nx.ancestors(dag, _vertex(out)) | {_vertex(out)} for out, _ in seeds)) \
-        if seeds else set()
+    before = (
+        set().union(*(nx.ancestors(dag, _vertex(out)) | {_vertex(out)} for out, _ in seeds))
+        if seeds
+        else set()
+    )
     return [n for n in graph.nodes if n in after and n in before]
 
 
@@ -149,20 +163,26 @@ def _backprop(graph: Graph, b: Builder, seeds, targets) -> list[Value | None]:
             continue
         with b.meta(phase=BACKWARD, grad_of=node.outputs[0].name, **_origin(node)):
             if len(gs) > 1:  # multi-output rules get zeros for outputs nothing reads
-                g = tuple(gi if gi is not None else b.zeros(v.type) for gi, v in zip(gs, node.outputs))
+                g = tuple(
+                    gi if gi is not None else b.zeros(v.type) for gi, v in zip(gs, node.outputs)
+                )
                 out = node.outputs
             else:
                 g, out = gs[0], node.out
             in_grads = node.opdef.vjp(b, g, out, *node.inputs, **node.attrs)
         if len(in_grads) != len(node.inputs):
-            raise GraphError(f"gradient rule of '{node.op}' returned {len(in_grads)} gradients "
-                             f"for {len(node.inputs)} inputs")
+            raise GraphError(
+                f"gradient rule of '{node.op}' returned {len(in_grads)} gradients "
+                f"for {len(node.inputs)} inputs"
+            )
         for value, grad in zip(node.inputs, in_grads):
             if grad is None or value not in wanted:
                 continue
             if grad.type != value.type:
-                raise GraphError(f"gradient rule of '{node.op}' gave {grad.type} for input "
-                                 f"%{value.name}: {value.type}")
+                raise GraphError(
+                    f"gradient rule of '{node.op}' gave {grad.type} for input "
+                    f"%{value.name}: {value.type}"
+                )
             pending.setdefault(value, []).append(grad)
     return [_total(b, pending, t) for t in targets]
 
@@ -193,6 +213,7 @@ def _zeros(b: Builder, target: Value) -> Value:
 
 def _saved_values(joint: Graph, grads: Sequence[Value], seeds: set[Value]) -> list[Value]:
     """Forward values (inputs, params, forward node outputs) that backward nodes or grads use."""
+
     def is_forward(v: Value) -> bool:
         if v.kind in (INPUT, PARAM):
             return v not in seeds

@@ -13,8 +13,9 @@ def eliminate_dead_code(graph: Graph) -> Graph:
 
     Inputs and parameters stay as they are (the signature does not change), even when unused.
     """
-    return extract(graph, graph.outputs, inputs=graph.inputs, params=graph.params,
-                   updates=graph.updates)
+    return extract(
+        graph, graph.outputs, inputs=graph.inputs, params=graph.params, updates=graph.updates
+    )
 
 
 def extract(
@@ -54,14 +55,24 @@ def extract(
     for node in nodes:
         for value in node.inputs:
             if value not in env:
-                raise GraphError(f"cannot extract {node!r}: %{value.name} is neither computed nor given")
-        copy = new.add_node(node.op, [env[v] for v in node.inputs], node.attrs, node.meta,
-                            node.subgraph, names=[v.name for v in node.outputs])
+                raise GraphError(
+                    f"cannot extract {node!r}: %{value.name} is neither computed nor given"
+                )
+        copy = new.add_node(
+            node.op,
+            [env[v] for v in node.inputs],
+            node.attrs,
+            node.meta,
+            node.subgraph,
+            names=[v.name for v in node.outputs],
+        )
         env.update(zip(node.outputs, copy.outputs))
     for value in [*outputs, *(v for pair in updates for v in pair)]:
         if value not in env:
             kind = "constant" if value.kind == CONST else value.kind
-            raise GraphError(f"cannot extract output %{value.name} ({kind}): it is not computed or given")
+            raise GraphError(
+                f"cannot extract output %{value.name} ({kind}): it is not computed or given"
+            )
     new.set_outputs(env[v] for v in outputs)
     new.updates = [(env[p], env[v]) for p, v in updates]
     new.meta = {k: list(v) if isinstance(v, list) else v for k, v in graph.meta.items()}

@@ -14,11 +14,15 @@ from ir.types import TensorType, is_float
 
 PAIR = (tuple,)
 CONV_ATTRS = {
-    "stride": Attr(PAIR, (1, 1)), "padding": Attr(PAIR, (0, 0)), "dilation": Attr(PAIR, (1, 1)),
+    "stride": Attr(PAIR, (1, 1)),
+    "padding": Attr(PAIR, (0, 0)),
+    "dilation": Attr(PAIR, (1, 1)),
 }
 POOL_ATTRS = {
-    "kernel": Attr(PAIR), "stride": Attr((tuple, type(None)), None, "default: the kernel size"),
-    "padding": Attr(PAIR, (0, 0)), "dilation": Attr(PAIR, (1, 1)),
+    "kernel": Attr(PAIR),
+    "stride": Attr((tuple, type(None)), None, "default: the kernel size"),
+    "padding": Attr(PAIR, (0, 0)),
+    "dilation": Attr(PAIR, (1, 1)),
 }
 
 
@@ -38,7 +42,9 @@ def out_hw(hw, kernel, stride, padding, dilation) -> tuple[int, int]:
         for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation)
     )
     if min(out) < 1:
-        raise ShapeError(f"window {kernel} (dilation {dilation}) does not fit input {hw} padded by {padding}")
+        raise ShapeError(
+            f"window {kernel} (dilation {dilation}) does not fit input {hw} padded by {padding}"
+        )
     return out
 
 
@@ -84,11 +90,12 @@ def _pool_type(x, *, kernel, stride, padding, dilation, dtype=None) -> TensorTyp
     stride = stride or kernel
     if any(2 * p > k for p, k in zip(padding, kernel)):
         raise ShapeError(f"padding {padding} must be at most half the kernel {kernel}")
-    return TensorType((*x.shape[:2], *out_hw(x.shape[2:], kernel, stride, padding, dilation)),
-                      dtype or x.dtype)
+    return TensorType(
+        (*x.shape[:2], *out_hw(x.shape[2:], kernel, stride, padding, dilation)), dtype or x.dtype
+    )
 
 
-# -- kernels -----------------------------------------------------------------------------------------
+# -- kernels ---------------------------------------------------------------------------------------
 def _pad(xp, x, padding, value=0.0):
     if not any(padding):
         return x
@@ -103,7 +110,8 @@ def windows(xp, x, kernel, stride, dilation):
     ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
     s = x.strides
     return xp.lib.stride_tricks.as_strided(
-        x, shape=(n, c, ho, wo, kh, kw),
+        x,
+        shape=(n, c, ho, wo, kh, kw),
         strides=(s[0], s[1], s[2] * sh, s[3] * sw, s[2] * dh, s[3] * dw),
     )
 
@@ -125,7 +133,7 @@ def _grad_input_impl(xp, g, w, *, input_hw, stride, padding, dilation):
             rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
             cols_ = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
             out[:, :, rows, cols_] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    return xp.ascontiguousarray(out[:, :, ph:ph + h, pw:pw + wd])
+    return xp.ascontiguousarray(out[:, :, ph : ph + h, pw : pw + wd])
 
 
 def _grad_weight_impl(xp, x, g, *, kernel_hw, stride, padding, dilation):
@@ -153,7 +161,7 @@ def _avg_pool_impl(xp, x, *, kernel, stride, padding, dilation):
     return win.mean(axis=(4, 5))
 
 
-# -- gradient rules ------------------------------------------------------------------------------------
+# -- gradient rules --------------------------------------------------------------------------------
 def _conv_vjp(b, g, out, x, w, **attrs):
     return (
         b.conv2d_grad_input(g, w, input_hw=x.shape[2:], **attrs),
@@ -181,41 +189,69 @@ def _avg_pool_vjp(b, g, out, x, *, kernel, stride, padding, dilation):
     # Average pooling is a convolution of each channel with a constant 1/(kh*kw) kernel.
     n, c, h, w = x.shape
     per_channel = b.reshape(g, shape=(n * c, 1, *g.shape[2:]))
-    weight = b.emit("full", shape=(1, 1, *kernel), dtype=x.dtype, value=1.0 / (kernel[0] * kernel[1]))
-    gx = b.conv2d_grad_input(per_channel, weight, input_hw=(h, w), stride=stride or kernel,
-                             padding=padding, dilation=dilation)
+    weight = b.emit(
+        "full", shape=(1, 1, *kernel), dtype=x.dtype, value=1.0 / (kernel[0] * kernel[1])
+    )
+    gx = b.conv2d_grad_input(
+        per_channel,
+        weight,
+        input_hw=(h, w),
+        stride=stride or kernel,
+        padding=padding,
+        dilation=dilation,
+    )
     return (b.reshape(gx, shape=x.shape),)
 
 
-# -- ops -------------------------------------------------------------------------------------------------
+# -- ops -------------------------------------------------------------------------------------------
 define_op(
-    "conv2d", attrs=CONV_ATTRS, arity=2,
-    shape=_conv_type, impl=_conv_impl, vjp=_conv_vjp,
+    "conv2d",
+    attrs=CONV_ATTRS,
+    arity=2,
+    shape=_conv_type,
+    impl=_conv_impl,
+    vjp=_conv_vjp,
     doc="Cross-correlation of NCHW input with OIHW weight (no bias; add it separately).",
 )
 define_op(
-    "conv2d_grad_input", attrs={**CONV_ATTRS, "input_hw": Attr(PAIR)}, arity=2,
-    shape=_grad_input_type, impl=_grad_input_impl, vjp=_grad_input_vjp,
+    "conv2d_grad_input",
+    attrs={**CONV_ATTRS, "input_hw": Attr(PAIR)},
+    arity=2,
+    shape=_grad_input_type,
+    impl=_grad_input_impl,
+    vjp=_grad_input_vjp,
     doc="Gradient of conv2d w.r.t. its input (the transposed convolution of g with w).",
 )
 define_op(
-    "conv2d_grad_weight", attrs={**CONV_ATTRS, "kernel_hw": Attr(PAIR)}, arity=2,
-    shape=_grad_weight_type, impl=_grad_weight_impl, vjp=_grad_weight_vjp,
+    "conv2d_grad_weight",
+    attrs={**CONV_ATTRS, "kernel_hw": Attr(PAIR)},
+    arity=2,
+    shape=_grad_weight_type,
+    impl=_grad_weight_impl,
+    vjp=_grad_weight_vjp,
     doc="Gradient of conv2d w.r.t. its weight, from the input x and the output gradient g.",
 )
 define_op(
-    "max_pool2d", attrs=POOL_ATTRS,
-    shape=_pool_type, impl=_max_pool_impl, vjp=_max_pool_vjp,
+    "max_pool2d",
+    attrs=POOL_ATTRS,
+    shape=_pool_type,
+    impl=_max_pool_impl,
+    vjp=_max_pool_vjp,
     doc="Max over windows; padding counts as -inf.",
 )
 define_op(
-    "max_pool2d_indices", attrs=POOL_ATTRS,
+    "max_pool2d_indices",
+    attrs=POOL_ATTRS,
     shape=lambda x, **attrs: _pool_type(x, **attrs, dtype="int64"),
-    impl=_max_pool_indices_impl, vjp=no_grad,
+    impl=_max_pool_indices_impl,
+    vjp=no_grad,
     doc="Flat index (row * W + col) into each input plane of the first maximum of each window.",
 )
 define_op(
-    "avg_pool2d", attrs=POOL_ATTRS,
-    shape=_pool_type, impl=_avg_pool_impl, vjp=_avg_pool_vjp,
+    "avg_pool2d",
+    attrs=POOL_ATTRS,
+    shape=_pool_type,
+    impl=_avg_pool_impl,
+    vjp=_avg_pool_vjp,
     doc="Mean over windows; zero padding counts in the mean (PyTorch's count_include_pad=True).",
 )

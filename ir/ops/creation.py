@@ -9,7 +9,9 @@ from ir.ops.registry import CREATION, RANDOM, Attr, define_op, no_grad
 from ir.types import TensorType
 
 define_op(
-    "full", arity=0, traits={CREATION},
+    "full",
+    arity=0,
+    traits={CREATION},
     attrs={"shape": Attr(tuple), "dtype": Attr(str), "value": Attr((int, float, bool))},
     shape=lambda *, shape, dtype, value: TensorType(shape, dtype),
     impl=lambda xp, *, shape, dtype, value: xp.full(shape, value, dtype=dtype),
@@ -41,7 +43,8 @@ def uniform(xp, key, shape):
 
 
 define_op(
-    "random_mask", traits={RANDOM, CREATION},
+    "random_mask",
+    traits={RANDOM, CREATION},
     attrs={"shape": Attr(tuple), "p": Attr(float), "dtype": Attr(str, "float32")},
     shape=_mask_type,
     impl=lambda xp, key, *, shape, p, dtype: (uniform(xp, key, shape) < p).astype(dtype),

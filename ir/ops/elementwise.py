@@ -1,4 +1,4 @@
-"""Elementwise ops: unary math, binary arithmetic and comparisons with NumPy broadcasting, where, cast.
+"""Elementwise ops: unary math, binary arithmetic and comparisons (NumPy broadcasting), where, cast.
 
 Kernels keep the dtype of their operands (float32 in, float32 out); binary ops need equal dtypes.
 """
@@ -81,61 +81,71 @@ def stable_sigmoid(xp, x):
 
 # -- unary -------------------------------------------------------------------------------------
 define_op(
-    "neg", traits=UNARY_TRAITS,
+    "neg",
+    traits=UNARY_TRAITS,
     shape=same_numeric,
     impl=lambda xp, x: xp.negative(x),
     vjp=lambda b, g, out, x: (b.neg(g),),
 )
 define_op(
-    "abs", traits=UNARY_TRAITS,
+    "abs",
+    traits=UNARY_TRAITS,
     shape=same_numeric,
     impl=lambda xp, x: xp.abs(x),
     vjp=lambda b, g, out, x: (b.mul(g, b.sign(x)),),
 )
 define_op(
-    "sign", traits=UNARY_TRAITS,
+    "sign",
+    traits=UNARY_TRAITS,
     shape=same_numeric,
     impl=lambda xp, x: xp.sign(x),
     vjp=no_grad,  # zero almost everywhere
 )
 define_op(
-    "exp", traits=UNARY_TRAITS,
+    "exp",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=lambda xp, x: xp.exp(x),
     vjp=lambda b, g, out, x: (b.mul(g, out),),
 )
 define_op(
-    "log", traits=UNARY_TRAITS,
+    "log",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=lambda xp, x: xp.log(x),
     vjp=lambda b, g, out, x: (b.div(g, x),),
 )
 define_op(
-    "sqrt", traits=UNARY_TRAITS,
+    "sqrt",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=lambda xp, x: xp.sqrt(x),
     vjp=lambda b, g, out, x: (b.div(g, b.mul(out, b.scalar_like(2, out))),),
 )
 define_op(
-    "sin", traits=UNARY_TRAITS,
+    "sin",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=lambda xp, x: xp.sin(x),
     vjp=lambda b, g, out, x: (b.mul(g, b.cos(x)),),
 )
 define_op(
-    "cos", traits=UNARY_TRAITS,
+    "cos",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=lambda xp, x: xp.cos(x),
     vjp=lambda b, g, out, x: (b.neg(b.mul(g, b.sin(x))),),
 )
 define_op(
-    "tanh", traits=UNARY_TRAITS,
+    "tanh",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=lambda xp, x: xp.tanh(x),
     vjp=lambda b, g, out, x: (b.mul(g, b.sub(b.scalar_like(1, out), b.mul(out, out))),),
 )
 define_op(
-    "sigmoid", traits=UNARY_TRAITS,
+    "sigmoid",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=stable_sigmoid,
     vjp=lambda b, g, out, x: (b.mul(g, b.mul(out, b.sub(b.scalar_like(1, out), out))),),
@@ -149,13 +159,15 @@ def _erf_vjp(b, g, out, x):
 
 
 define_op(
-    "erf", traits=UNARY_TRAITS,
+    "erf",
+    traits=UNARY_TRAITS,
     shape=same_float,
     impl=lambda xp, x: special(xp).erf(x),
     vjp=_erf_vjp,
 )
 define_op(
-    "stop_gradient", traits=UNARY_TRAITS,
+    "stop_gradient",
+    traits=UNARY_TRAITS,
     shape=lambda x: x,
     impl=lambda xp, x: xp.array(x, copy=True),
     vjp=no_grad,
@@ -164,19 +176,25 @@ define_op(
 
 # -- binary ------------------------------------------------------------------------------------
 define_op(
-    "add", traits=BINARY_TRAITS | {COMMUTATIVE}, arity=2,
+    "add",
+    traits=BINARY_TRAITS | {COMMUTATIVE},
+    arity=2,
     shape=numeric_binary,
     impl=lambda xp, x, y: xp.add(x, y),
     vjp=lambda b, g, out, x, y: (b.unbroadcast(g, x), b.unbroadcast(g, y)),
 )
 define_op(
-    "sub", traits=BINARY_TRAITS, arity=2,
+    "sub",
+    traits=BINARY_TRAITS,
+    arity=2,
     shape=numeric_binary,
     impl=lambda xp, x, y: xp.subtract(x, y),
     vjp=lambda b, g, out, x, y: (b.unbroadcast(g, x), b.unbroadcast(b.neg(g), y)),
 )
 define_op(
-    "mul", traits=BINARY_TRAITS | {COMMUTATIVE}, arity=2,
+    "mul",
+    traits=BINARY_TRAITS | {COMMUTATIVE},
+    arity=2,
     shape=numeric_binary,
     impl=lambda xp, x, y: xp.multiply(x, y),
     vjp=lambda b, g, out, x, y: (b.unbroadcast(b.mul(g, y), x), b.unbroadcast(b.mul(g, x), y)),
@@ -190,7 +208,9 @@ def _div_vjp(b, g, out, x, y):
 
 
 define_op(
-    "div", traits=BINARY_TRAITS, arity=2,
+    "div",
+    traits=BINARY_TRAITS,
+    arity=2,
     shape=float_binary,
     impl=lambda xp, x, y: xp.divide(x, y),
     vjp=_div_vjp,
@@ -205,7 +225,9 @@ def _pow_vjp(b, g, out, x, y):
 
 
 define_op(
-    "pow", traits=BINARY_TRAITS, arity=2,
+    "pow",
+    traits=BINARY_TRAITS,
+    arity=2,
     shape=float_binary,
     impl=lambda xp, x, y: xp.power(x, y),
     vjp=_pow_vjp,
@@ -226,13 +248,17 @@ def _minmax_vjp(pick):
 
 
 define_op(
-    "maximum", traits=BINARY_TRAITS | {COMMUTATIVE}, arity=2,
+    "maximum",
+    traits=BINARY_TRAITS | {COMMUTATIVE},
+    arity=2,
     shape=numeric_binary,
     impl=lambda xp, x, y: xp.maximum(x, y),
     vjp=_minmax_vjp(lambda b, x, y: b.gt(x, y)),
 )
 define_op(
-    "minimum", traits=BINARY_TRAITS | {COMMUTATIVE}, arity=2,
+    "minimum",
+    traits=BINARY_TRAITS | {COMMUTATIVE},
+    arity=2,
     shape=numeric_binary,
     impl=lambda xp, x, y: xp.minimum(x, y),
     vjp=_minmax_vjp(lambda b, x, y: b.lt(x, y)),
@@ -240,11 +266,17 @@ define_op(
 
 # -- comparisons -> bool -----------------------------------------------------------------------
 for _name, _ufunc, _commutative in (
-    ("eq", "equal", True), ("ne", "not_equal", True), ("lt", "less", False),
-    ("le", "less_equal", False), ("gt", "greater", False), ("ge", "greater_equal", False),
+    ("eq", "equal", True),
+    ("ne", "not_equal", True),
+    ("lt", "less", False),
+    ("le", "less_equal", False),
+    ("gt", "greater", False),
+    ("ge", "greater_equal", False),
 ):
     define_op(
-        _name, traits=BINARY_TRAITS | ({COMMUTATIVE} if _commutative else set()), arity=2,
+        _name,
+        traits=BINARY_TRAITS | ({COMMUTATIVE} if _commutative else set()),
+        arity=2,
         shape=compare_type,
         impl=lambda xp, x, y, _ufunc=_ufunc: getattr(xp, _ufunc)(x, y),
         vjp=no_grad,
@@ -266,13 +298,16 @@ def _where_vjp(b, g, out, cond, x, y):
 
 
 define_op(
-    "where", traits={ELEMENTWISE}, arity=3,
+    "where",
+    traits={ELEMENTWISE},
+    arity=3,
     shape=_where_type,
     impl=lambda xp, cond, x, y: xp.where(cond, x, y),
     vjp=_where_vjp,
 )
 define_op(
-    "cast", attrs={"dtype": Attr(str)},
+    "cast",
+    attrs={"dtype": Attr(str)},
     traits=UNARY_TRAITS,
     shape=lambda x, *, dtype: TensorType(x.shape, dtype),
     impl=lambda xp, x, *, dtype: x.astype(dtype, copy=False),

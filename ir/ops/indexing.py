@@ -1,7 +1,8 @@
 """Index-driven ops: gather/scatter_add (along an axis) and take/index_add (rows by index).
 
-Each scatter is the gradient of its gather, and each gather the gradient of its scatter, so the set is
-closed under differentiation. Scatters accumulate with `bincount`, which NumPy and CuPy both have.
+Each scatter is the gradient of its gather, and each gather the gradient of its scatter, so the set
+is closed under differentiation. Scatters accumulate with `bincount`, which NumPy and CuPy
+both have.
 """
 
 from __future__ import annotations
@@ -43,10 +44,17 @@ def _gather_type(x: TensorType, idx: TensorType, *, axis) -> TensorType:
 
 
 define_op(
-    "gather", attrs=AXIS, arity=2,
+    "gather",
+    attrs=AXIS,
+    arity=2,
     shape=_gather_type,
-    impl=lambda xp, x, idx, *, axis: xp.take_along_axis(x, _wrap(xp, idx, x.shape[axis]), axis=axis),
-    vjp=lambda b, g, out, x, idx, *, axis: (b.scatter_add(b.zeros(x.type), idx, g, axis=axis), None),
+    impl=lambda xp, x, idx, *, axis: xp.take_along_axis(
+        x, _wrap(xp, idx, x.shape[axis]), axis=axis
+    ),
+    vjp=lambda b, g, out, x, idx, *, axis: (
+        b.scatter_add(b.zeros(x.type), idx, g, axis=axis),
+        None,
+    ),
     doc="out[..., i, ...] = x[..., idx[..., i, ...], ...] along `axis` (NumPy take_along_axis).",
 )
 
@@ -54,7 +62,9 @@ define_op(
 def _scatter_add_type(base: TensorType, idx: TensorType, src: TensorType, *, axis) -> TensorType:
     _gather_type(base, idx, axis=axis)
     if src.shape != idx.shape or src.dtype != base.dtype:
-        raise ShapeError(f"source {src} must have the indices' shape {idx.shape} and dtype {base.dtype}")
+        raise ShapeError(
+            f"source {src} must have the indices' shape {idx.shape} and dtype {base.dtype}"
+        )
     return base
 
 
@@ -66,28 +76,35 @@ def _scatter_add_impl(xp, base, idx, src, *, axis):
     linear = _wrap(xp, idx, base.shape[axis]) * strides[axis]
     for i, n in enumerate(src.shape):
         if i != axis:
-            linear = linear + xp.arange(n).reshape([-1 if j == i else 1 for j in range(src.ndim)]) * strides[i]
+            linear = (
+                linear
+                + xp.arange(n).reshape([-1 if j == i else 1 for j in range(src.ndim)]) * strides[i]
+            )
     return _accumulate(xp, base, linear, src)
 
 
 define_op(
-    "scatter_add", attrs=AXIS, arity=3,
+    "scatter_add",
+    attrs=AXIS,
+    arity=3,
     shape=_scatter_add_type,
     impl=_scatter_add_impl,
     vjp=lambda b, g, out, base, idx, src, *, axis: (g, None, b.gather(g, idx, axis=axis)),
-    doc="`base` with src[..., i, ...] added at [..., idx[..., i, ...], ...] (the gradient of gather).",
+    doc="`base` with src[..., i, ...] added at [..., idx[..., i, ...], ...] (gather's gradient).",
 )
 
 
-# -- take (embedding lookup) and index_add -----------------------------------------------------------
+# -- take (embedding lookup) and index_add ---------------------------------------------------------
 def _take_type(x: TensorType, idx: TensorType, *, axis) -> TensorType:
     _check_index(idx)
     axis = check_axis(axis, x.ndim)
-    return TensorType((*x.shape[:axis], *idx.shape, *x.shape[axis + 1:]), x.dtype)
+    return TensorType((*x.shape[:axis], *idx.shape, *x.shape[axis + 1 :]), x.dtype)
 
 
 define_op(
-    "take", attrs=AXIS, arity=2,
+    "take",
+    attrs=AXIS,
+    arity=2,
     shape=_take_type,
     impl=lambda xp, x, idx, *, axis: xp.take(x, _wrap(xp, idx, x.shape[axis]), axis=axis),
     vjp=lambda b, g, out, x, idx, *, axis: (b.index_add(b.zeros(x.type), idx, g, axis=axis), None),
@@ -112,12 +129,16 @@ def _index_add_impl(xp, base, idx, src, *, axis):
         outer *= d
     inner = base.size // (outer * n) if base.size else 0
     rows = _wrap(xp, idx, n).reshape(1, -1, 1)
-    linear = (xp.arange(outer).reshape(-1, 1, 1) * n + rows) * inner + xp.arange(inner).reshape(1, 1, -1)
+    linear = (xp.arange(outer).reshape(-1, 1, 1) * n + rows) * inner + xp.arange(inner).reshape(
+        1, 1, -1
+    )
     return _accumulate(xp, base, linear, src.reshape(outer, -1, inner))
 
 
 define_op(
-    "index_add", attrs=AXIS, arity=3,
+    "index_add",
+    attrs=AXIS,
+    arity=3,
     shape=_index_add_type,
     impl=_index_add_impl,
     vjp=lambda b, g, out, base, idx, src, *, axis: (g, None, b.take(g, idx, axis=axis)),

@@ -34,7 +34,8 @@ def _matmul_vjp(b, g, out, x, y):
 
 
 define_op(
-    "matmul", arity=2,
+    "matmul",
+    arity=2,
     shape=_matmul_type,
     impl=lambda xp, x, y: xp.matmul(x, y),
     vjp=_matmul_vjp,

@@ -75,35 +75,52 @@ def _asarray(reduce):
 
 
 define_op(
-    "sum", attrs=AXES_ATTRS, traits={REDUCTION},
+    "sum",
+    attrs=AXES_ATTRS,
+    traits={REDUCTION},
     shape=_reduce_type,
-    impl=_asarray(lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes, keepdims=keepdims,
-                                                          dtype=x.dtype)),
+    impl=_asarray(
+        lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+    ),
     vjp=_sum_vjp,
 )
 define_op(
-    "max", attrs=AXES_ATTRS, traits={REDUCTION},
+    "max",
+    attrs=AXES_ATTRS,
+    traits={REDUCTION},
     shape=_extremum_type,
     impl=_asarray(lambda xp, x, *, axes, keepdims: xp.max(x, axis=axes, keepdims=keepdims)),
     vjp=_extremum_vjp,
 )
 define_op(
-    "min", attrs=AXES_ATTRS, traits={REDUCTION},
+    "min",
+    attrs=AXES_ATTRS,
+    traits={REDUCTION},
     shape=_extremum_type,
     impl=_asarray(lambda xp, x, *, axes, keepdims: xp.min(x, axis=axes, keepdims=keepdims)),
     vjp=_extremum_vjp,
 )
 define_op(
-    "argmax", attrs=AXIS_ATTRS, traits={REDUCTION},
+    "argmax",
+    attrs=AXIS_ATTRS,
+    traits={REDUCTION},
     shape=_arg_type,
-    impl=_asarray(lambda xp, x, *, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims)
-                  .astype("int64", copy=False)),
+    impl=_asarray(
+        lambda xp, x, *, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims).astype(
+            "int64", copy=False
+        )
+    ),
     vjp=no_grad,
 )
 define_op(
-    "argmin", attrs=AXIS_ATTRS, traits={REDUCTION},
+    "argmin",
+    attrs=AXIS_ATTRS,
+    traits={REDUCTION},
     shape=_arg_type,
-    impl=_asarray(lambda xp, x, *, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims)
-                  .astype("int64", copy=False)),
+    impl=_asarray(
+        lambda xp, x, *, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims).astype(
+            "int64", copy=False
+        )
+    ),
     vjp=no_grad,
 )

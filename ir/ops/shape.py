@@ -36,7 +36,9 @@ def _reshape_type(x: TensorType, *, shape) -> TensorType:
 
 
 define_op(
-    "reshape", attrs={"shape": Attr(tuple)}, traits={SHAPE},
+    "reshape",
+    attrs={"shape": Attr(tuple)},
+    traits={SHAPE},
     shape=_reshape_type,
     impl=lambda xp, x, *, shape: xp.reshape(x, shape),
     vjp=lambda b, g, out, x, *, shape: (b.reshape(g, shape=x.shape),),
@@ -50,7 +52,9 @@ def _permute_type(x: TensorType, *, perm) -> TensorType:
 
 
 define_op(
-    "permute", attrs={"perm": Attr(tuple)}, traits={SHAPE},
+    "permute",
+    attrs={"perm": Attr(tuple)},
+    traits={SHAPE},
     shape=_permute_type,
     impl=lambda xp, x, *, perm: xp.transpose(x, perm),
     vjp=lambda b, g, out, x, *, perm: (b.permute(g, perm=tuple(int(i) for i in np.argsort(perm))),),
@@ -69,7 +73,9 @@ def _broadcast_to_type(x: TensorType, *, shape) -> TensorType:
 
 
 define_op(
-    "broadcast_to", attrs={"shape": Attr(tuple)}, traits={SHAPE},
+    "broadcast_to",
+    attrs={"shape": Attr(tuple)},
+    traits={SHAPE},
     shape=_broadcast_to_type,
     impl=lambda xp, x, *, shape: xp.broadcast_to(x, shape),
     vjp=lambda b, g, out, x, *, shape: (b.unbroadcast(g, x),),
@@ -86,7 +92,9 @@ def slice_shape(shape, starts, stops, steps) -> tuple[int, ...]:
         raise ShapeError(f"slice needs one start/stop/step per axis ({len(shape)} axes)")
     if any(step <= 0 for step in steps):
         raise ShapeError(f"slice steps must be positive, got {steps}")
-    return tuple(len(range(*slice(a, e, s).indices(n))) for n, a, e, s in zip(shape, starts, stops, steps))
+    return tuple(
+        len(range(*slice(a, e, s).indices(n))) for n, a, e, s in zip(shape, starts, stops, steps)
+    )
 
 
 def slices(starts, stops, steps) -> tuple[slice, ...]:
@@ -102,8 +110,12 @@ def _slice_vjp(b, g, out, x, *, starts, stops, steps):
 
 
 define_op(
-    "slice", attrs=SLICE_ATTRS, traits={SHAPE},
-    shape=lambda x, *, starts, stops, steps: TensorType(slice_shape(x.shape, starts, stops, steps), x.dtype),
+    "slice",
+    attrs=SLICE_ATTRS,
+    traits={SHAPE},
+    shape=lambda x, *, starts, stops, steps: TensorType(
+        slice_shape(x.shape, starts, stops, steps), x.dtype
+    ),
     impl=lambda xp, x, *, starts, stops, steps: x[slices(starts, stops, steps)],
     vjp=_slice_vjp,
 )
@@ -112,7 +124,9 @@ define_op(
 def _slice_scatter_type(base: TensorType, src: TensorType, *, starts, stops, steps) -> TensorType:
     region = slice_shape(base.shape, starts, stops, steps)
     if src.shape != region or src.dtype != base.dtype:
-        raise ShapeError(f"source {src} does not fit the slice region {TensorType(region, base.dtype)}")
+        raise ShapeError(
+            f"source {src} does not fit the slice region {TensorType(region, base.dtype)}"
+        )
     return base
 
 
@@ -127,7 +141,10 @@ def _slice_scatter_vjp(b, g, out, base, src, **region):
 
 
 define_op(
-    "slice_scatter", attrs=SLICE_ATTRS, traits={SHAPE}, arity=2,
+    "slice_scatter",
+    attrs=SLICE_ATTRS,
+    traits={SHAPE},
+    arity=2,
     shape=_slice_scatter_type,
     impl=_slice_scatter_impl,
     vjp=_slice_scatter_vjp,
@@ -164,7 +181,10 @@ def _concat_vjp(b, g, out, *xs, axis):
 
 
 define_op(
-    "concat", attrs={"axis": Attr(int)}, traits={SHAPE}, arity=None,
+    "concat",
+    attrs={"axis": Attr(int)},
+    traits={SHAPE},
+    arity=None,
     shape=_concat_type,
     impl=lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
     vjp=_concat_vjp,
@@ -174,9 +194,12 @@ define_op(
 def _split_type(x: TensorType, *, sizes, axis):
     axis = check_axis(axis, x.ndim)
     if any(s < 0 for s in sizes) or sum(sizes) != x.shape[axis]:
-        raise ShapeError(f"sizes {sizes} do not add up to dimension {axis} of length {x.shape[axis]}")
+        raise ShapeError(
+            f"sizes {sizes} do not add up to dimension {axis} of length {x.shape[axis]}"
+        )
     return tuple(
-        TensorType(tuple(s if i == axis else d for i, d in enumerate(x.shape)), x.dtype) for s in sizes
+        TensorType(tuple(s if i == axis else d for i, d in enumerate(x.shape)), x.dtype)
+        for s in sizes
     )
 
 
@@ -186,7 +209,9 @@ def _split_impl(xp, x, *, sizes, axis):
 
 
 define_op(
-    "split", attrs={"sizes": Attr(tuple), "axis": Attr(int)}, traits={SHAPE},
+    "split",
+    attrs={"sizes": Attr(tuple), "axis": Attr(int)},
+    traits={SHAPE},
     shape=_split_type,
     impl=_split_impl,
     vjp=lambda b, g, out, x, *, sizes, axis: (b.concat(*g, axis=axis),),
@@ -196,7 +221,9 @@ define_op(
 # -- pad ------------------------------------------------------------------------------------------
 def _pad_type(x: TensorType, *, pads, value) -> TensorType:
     if len(pads) != x.ndim or any(len(p) != 2 or min(p) < 0 for p in pads):
-        raise ShapeError(f"pads {pads} must give one non-negative (lo, hi) pair per axis ({x.ndim})")
+        raise ShapeError(
+            f"pads {pads} must give one non-negative (lo, hi) pair per axis ({x.ndim})"
+        )
     return TensorType(tuple(d + lo + hi for d, (lo, hi) in zip(x.shape, pads)), x.dtype)
 
 
@@ -207,7 +234,9 @@ def _pad_vjp(b, g, out, x, *, pads, value):
 
 
 define_op(
-    "pad", attrs={"pads": Attr(tuple), "value": Attr((int, float, bool), 0.0)}, traits={SHAPE},
+    "pad",
+    attrs={"pads": Attr(tuple), "value": Attr((int, float, bool), 0.0)},
+    traits={SHAPE},
     shape=_pad_type,
     impl=lambda xp, x, *, pads, value: xp.pad(x, pads, constant_values=value),
     vjp=_pad_vjp,

@@ -1,0 +1,525 @@
+"""Forward checks for every op in the registry: the reference kernel against plain NumPy.
+
+Each case builds random operands (shapes that exercise broadcasting), runs the op as a one-node
+graph through the reference interpreter and compares with a NumPy reference, in float32 and float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.special
+
+import ir
+from ir import Graph, ShapeError, TensorType
+from ir.ops.registry import OPS
+from runtime import run_graph
+
+SEEDS = range(3)
+FLOATS = ("float32", "float64")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def run_op(op: str, inputs, **attrs):
+    """Run `op` on `inputs` as a one-node graph; check the results' types against the shape rule."""
+    g = Graph(op)
+    values = [g.add_input(f"x{i}", TensorType.of(np.asarray(a))) for i, a in enumerate(inputs)]
+    node = g.add_node(op, values, attrs)
+    g.set_outputs(node.outputs)
+    results = run_graph(g, [np.asarray(a) for a in inputs], {})
+    for value, array in zip(node.outputs, results):
+        assert tuple(array.shape) == value.shape, f"{op}: shape {array.shape} != rule {value.type}"
+        assert np.dtype(array.dtype) == value.type.np_dtype, (
+            f"{op}: dtype {array.dtype} != {value.type}"
+        )
+    return results if len(results) > 1 else results[0]
+
+
+def broadcast_shapes(rng, n=2, max_rank=3):
+    """`n` shapes that broadcast together: a full shape, leading axes dropped, some dims 1."""
+    rank = int(rng.integers(0, max_rank + 1))
+    full = [int(d) for d in rng.integers(1, 5, size=rank)]
+    shapes = []
+    for _ in range(n):
+        drop = int(rng.integers(0, rank + 1))
+        shapes.append(tuple(1 if rng.random() < 0.3 else d for d in full[drop:]))
+    return shapes
+
+
+def shape(rng, min_rank=1, max_rank=3):
+    return tuple(int(d) for d in rng.integers(1, 5, size=int(rng.integers(min_rank, max_rank + 1))))
+
+
+def normal(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def positive(rng, shape, dtype):
+    return (rng.random(shape) + 0.5).astype(dtype)
+
+
+def ints(rng, shape, dtype):
+    """Small integer values: comparisons and extrema hit ties."""
+    return rng.integers(-2, 3, size=shape).astype(dtype)
+
+
+def close(actual, expected, dtype):
+    tol = {"float32": {"rtol": 2e-5, "atol": 2e-6}, "float64": {"rtol": 1e-12, "atol": 1e-12}}
+    np.testing.assert_allclose(actual, expected, **tol.get(str(dtype), {"rtol": 0, "atol": 0}))
+
+
+# -- cases: op -> check(rng, dtype) ----------------------------------------------------------------
+CASES = {}
+
+
+def case(*names):
+    def register(fn):
+        for name in names:
+            CASES[name] = lambda rng, dtype, name=name: fn(rng, dtype, name)
+        return fn
+
+    return register
+
+
+UNARY = {
+    "neg": (normal, np.negative),
+    "abs": (normal, np.abs),
+    "sign": (normal, np.sign),
+    "exp": (normal, np.exp),
+    "log": (positive, np.log),
+    "sqrt": (positive, np.sqrt),
+    "sin": (normal, np.sin),
+    "cos": (normal, np.cos),
+    "tanh": (normal, np.tanh),
+    "sigmoid": (normal, lambda x: 1 / (1 + np.exp(-x))),
+    "erf": (normal, scipy.special.erf),
+    "stop_gradient": (normal, lambda x: x),
+}
+
+
+@case(*UNARY)
+def _unary(rng, dtype, name):
+    make, ref = UNARY[name]
+    x = make(rng, shape(rng, 0), dtype)
+    close(run_op(name, [x]), ref(x), dtype)
+
+
+BINARY = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+    "pow": np.power,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
+
+
+@case(*BINARY)
+def _binary(rng, dtype, name):
+    sx, sy = broadcast_shapes(rng)
+    make_x = positive if name == "pow" else ints if name in ("eq", "ne", "le", "ge") else normal
+    x, y = make_x(rng, sx, dtype), (positive if name == "div" else normal)(rng, sy, dtype)
+    if name in ("eq", "ne", "le", "ge", "maximum"):
+        y = ints(rng, sy, dtype)
+    close(run_op(name, [x, y]), BINARY[name](x, y), dtype)
+
+
+@case("where")
+def _where(rng, dtype, name):
+    sc, sx, sy = broadcast_shapes(rng, 3)
+    cond, x, y = rng.random(sc) < 0.5, normal(rng, sx, dtype), normal(rng, sy, dtype)
+    close(run_op("where", [cond, x, y]), np.where(cond, x, y), dtype)
+
+
+@case("cast")
+def _cast(rng, dtype, name):
+    x = normal(rng, shape(rng, 0), dtype) * 3
+    for target in ir.DTYPES:
+        close(run_op("cast", [x], dtype=target), x.astype(target), target)
+
+
+@case("sum", "max", "min")
+def _reduce(rng, dtype, name):
+    x = normal(rng, shape(rng, 0), dtype)
+    subsets = [None] + [
+        c for r in range(x.ndim + 1) for c in itertools.combinations(range(x.ndim), r)
+    ]
+    axes = subsets[int(rng.integers(len(subsets)))]
+    keepdims = bool(rng.integers(2))
+    ref = getattr(np, {"sum": "sum", "max": "amax", "min": "amin"}[name])
+    close(
+        run_op(name, [x], axes=axes, keepdims=keepdims), ref(x, axis=axes, keepdims=keepdims), dtype
+    )
+
+
+@case("argmax", "argmin")
+def _arg(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axis, keepdims = int(rng.integers(-x.ndim, x.ndim)), bool(rng.integers(2))
+    expected = getattr(np, name)(x, axis=axis, keepdims=keepdims)
+    np.testing.assert_array_equal(run_op(name, [x], axis=axis, keepdims=keepdims), expected)
+
+
+@case("matmul")
+def _matmul(rng, dtype, name):
+    ba, bb = broadcast_shapes(rng, 2, 2)
+    m, k, n = (int(d) for d in rng.integers(1, 5, size=3))
+    a, b = normal(rng, (*ba, m, k), dtype), normal(rng, (*bb, k, n), dtype)
+    close(run_op("matmul", [a, b]), np.matmul(a, b), dtype)
+
+
+@case("reshape")
+def _reshape(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    target = (x.shape[-1], -1)
+    close(run_op("reshape", [x], shape=target), x.reshape(target), dtype)
+
+
+@case("permute")
+def _permute(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    perm = tuple(int(i) for i in rng.permutation(x.ndim))
+    close(run_op("permute", [x], perm=perm), np.transpose(x, perm), dtype)
+
+
+@case("broadcast_to")
+def _broadcast_to(rng, dtype, name):
+    sx, _ = broadcast_shapes(rng)
+    target = (2, *(d if d != 1 else 3 for d in sx))
+    x = normal(rng, sx, dtype)
+    close(run_op("broadcast_to", [x], shape=target), np.broadcast_to(x, target), dtype)
+
+
+def random_region(rng, shape):
+    starts = tuple(int(rng.integers(-n, n)) for n in shape)
+    stops = tuple(int(rng.integers(0, n + 2)) for n in shape)
+    steps = tuple(int(rng.integers(1, 3)) for _ in shape)
+    return {"starts": starts, "stops": stops, "steps": steps}
+
+
+def region_index(region):
+    return tuple(
+        slice(a, e, s) for a, e, s in zip(region["starts"], region["stops"], region["steps"])
+    )
+
+
+@case("slice")
+def _slice(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    region = random_region(rng, x.shape)
+    close(run_op("slice", [x], **region), x[region_index(region)], dtype)
+
+
+@case("slice_scatter")
+def _slice_scatter(rng, dtype, name):
+    base = normal(rng, shape(rng), dtype)
+    region = random_region(rng, base.shape)
+    expected = base.copy()
+    src = normal(rng, expected[region_index(region)].shape, dtype)
+    expected[region_index(region)] = src
+    close(run_op("slice_scatter", [base, src], **region), expected, dtype)
+
+
+@case("concat")
+def _concat(rng, dtype, name):
+    base = shape(rng)
+    axis = int(rng.integers(-len(base), len(base)))
+    parts = []
+    for _ in range(int(rng.integers(1, 4))):
+        s = list(base)
+        s[axis] = int(rng.integers(0, 4))
+        parts.append(normal(rng, tuple(s), dtype))
+    close(run_op("concat", parts, axis=axis), np.concatenate(parts, axis=axis), dtype)
+
+
+@case("split")
+def _split(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axis = int(rng.integers(x.ndim))
+    cut = sorted(int(c) for c in rng.integers(0, x.shape[axis] + 1, size=2))
+    sizes = (cut[0], cut[1] - cut[0], x.shape[axis] - cut[1])
+    results = run_op("split", [x], sizes=sizes, axis=axis)
+    for got, expected in zip(results, np.split(x, cut, axis=axis)):
+        close(got, expected, dtype)
+
+
+@case("pad")
+def _pad(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    pads = tuple((int(rng.integers(3)), int(rng.integers(3))) for _ in x.shape)
+    close(run_op("pad", [x], pads=pads, value=1.5), np.pad(x, pads, constant_values=1.5), dtype)
+
+
+@case("gather")
+def _gather(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axis = int(rng.integers(x.ndim))
+    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else d for i, d in enumerate(x.shape))
+    idx = rng.integers(-x.shape[axis], x.shape[axis], size=idx_shape)
+    close(run_op("gather", [x, idx], axis=axis), np.take_along_axis(x, idx, axis=axis), dtype)
+
+
+@case("scatter_add")
+def _scatter_add(rng, dtype, name):
+    base = normal(rng, shape(rng), dtype)
+    axis = int(rng.integers(base.ndim))
+    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else d for i, d in enumerate(base.shape))
+    idx = rng.integers(-base.shape[axis], base.shape[axis], size=idx_shape)
+    src = normal(rng, idx_shape, dtype)
+    expected = base.copy()
+    where = list(np.indices(idx_shape, sparse=True))
+    where[axis] = idx
+    np.add.at(expected, tuple(where), src)
+    close(run_op("scatter_add", [base, idx, src], axis=axis), expected, dtype)
+
+
+@case("take")
+def _take(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axis = int(rng.integers(x.ndim))
+    idx = rng.integers(-x.shape[axis], x.shape[axis], size=shape(rng, 0, 2)).astype("int32")
+    close(run_op("take", [x, idx], axis=axis), np.take(x, idx, axis=axis), dtype)
+
+
+@case("index_add")
+def _index_add(rng, dtype, name):
+    base = normal(rng, shape(rng), dtype)
+    axis = int(rng.integers(base.ndim))
+    idx = rng.integers(-base.shape[axis], base.shape[axis], size=shape(rng, 0, 2))
+    src = normal(rng, np.take(base, idx, axis=axis).shape, dtype)
+    expected = np.moveaxis(base.copy(), axis, 0)
+    np.add.at(
+        expected,
+        idx,
+        np.moveaxis(src.reshape(*base.shape[:axis], -1, *base.shape[axis + 1 :]), axis, 0).reshape(
+            *idx.shape, *expected.shape[1:]
+        ),
+    )
+    close(run_op("index_add", [base, idx, src], axis=axis), np.moveaxis(expected, 0, axis), dtype)
+
+
+@case("full")
+def _full(rng, dtype, name):
+    s = shape(rng, 0)
+    close(run_op("full", [], shape=s, dtype=dtype, value=2.5), np.full(s, 2.5, dtype), dtype)
+
+
+@case("random_mask")
+def _random_mask(rng, dtype, name):
+    # No NumPy reference exists for our generator: check the properties a dropout mask needs.
+    key = np.array(int(rng.integers(2**62)))
+    mask = run_op("random_mask", [key], shape=(64, 32), p=0.7, dtype=dtype)
+    assert set(np.unique(mask)) <= {0, 1}
+    assert abs(mask.mean() - 0.7) < 0.05
+    np.testing.assert_array_equal(
+        mask, run_op("random_mask", [key], shape=(64, 32), p=0.7, dtype=dtype)
+    )
+    other = run_op("random_mask", [key + 1], shape=(64, 32), p=0.7, dtype=dtype)
+    assert (mask != other).mean() > 0.2
+    assert run_op("random_mask", [key], shape=(5,), p=1.0, dtype=dtype).min() == 1
+    assert run_op("random_mask", [key], shape=(5,), p=0.0, dtype=dtype).max() == 0
+
+
+# -- conv / pooling: naive loops as the reference --------------------------------------------------
+def conv_setup(rng, dtype):
+    stride = tuple(int(s) for s in rng.integers(1, 3, size=2))
+    padding = tuple(int(p) for p in rng.integers(0, 2, size=2))
+    dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
+    x = normal(rng, (2, 3, 7, 6), dtype)
+    w = normal(rng, (4, 3, 3, 2), dtype)
+    return x, w, {"stride": stride, "padding": padding, "dilation": dilation}
+
+
+def patches(xpad, out_hw, kernel, stride, dilation):
+    """(i, j, patch) for every output position; patch is (N, C, kh, kw)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    for i, j in itertools.product(range(out_hw[0]), range(out_hw[1])):
+        rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+        cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
+        yield i, j, rows, cols, xpad[:, :, rows, cols]
+
+
+def conv_ref(x, w, stride, padding, dilation):
+    xpad = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    ho = (xpad.shape[2] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
+    wo = (xpad.shape[3] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
+    out = np.zeros((x.shape[0], w.shape[0], ho, wo), x.dtype)
+    for i, j, _, _, patch in patches(xpad, (ho, wo), w.shape[2:], stride, dilation):
+        out[:, :, i, j] = np.einsum("nchw,ochw->no", patch, w)
+    return out, xpad
+
+
+@case("conv2d")
+def _conv2d(rng, dtype, name):
+    x, w, attrs = conv_setup(rng, dtype)
+    close(run_op("conv2d", [x, w], **attrs), conv_ref(x, w, **attrs)[0], dtype)
+
+
+@case("conv2d_grad_input")
+def _conv2d_grad_input(rng, dtype, name):
+    x, w, attrs = conv_setup(rng, dtype)
+    out, xpad = conv_ref(x, w, **attrs)
+    g = normal(rng, out.shape, dtype)
+    dpad = np.zeros_like(xpad)
+    for i, j, rows, cols, _ in patches(
+        xpad, out.shape[2:], w.shape[2:], attrs["stride"], attrs["dilation"]
+    ):
+        dpad[:, :, rows, cols] += np.einsum("no,ochw->nchw", g[:, :, i, j], w)
+    ph, pw = attrs["padding"]
+    expected = dpad[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
+    close(run_op("conv2d_grad_input", [g, w], input_hw=x.shape[2:], **attrs), expected, dtype)
+
+
+@case("conv2d_grad_weight")
+def _conv2d_grad_weight(rng, dtype, name):
+    x, w, attrs = conv_setup(rng, dtype)
+    out, xpad = conv_ref(x, w, **attrs)
+    g = normal(rng, out.shape, dtype)
+    expected = np.zeros_like(w)
+    for i, j, _, _, patch in patches(
+        xpad, out.shape[2:], w.shape[2:], attrs["stride"], attrs["dilation"]
+    ):
+        expected += np.einsum("no,nchw->ochw", g[:, :, i, j], patch)
+    close(run_op("conv2d_grad_weight", [x, g], kernel_hw=w.shape[2:], **attrs), expected, dtype)
+
+
+def pool_setup(rng, dtype):
+    kernel = tuple(int(k) for k in rng.integers(2, 4, size=2))
+    stride = None if rng.random() < 0.5 else tuple(int(s) for s in rng.integers(1, 3, size=2))
+    padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in kernel)
+    x = normal(rng, (2, 3, 7, 6), dtype)
+    return x, {"kernel": kernel, "stride": stride, "padding": padding, "dilation": (1, 1)}
+
+
+def pool_patches(x, fill, kernel, stride, padding, dilation):
+    stride = stride or kernel
+    xpad = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
+    ho = (xpad.shape[2] - (kernel[0] - 1) - 1) // stride[0] + 1
+    wo = (xpad.shape[3] - (kernel[1] - 1) - 1) // stride[1] + 1
+    return (ho, wo), patches(xpad, (ho, wo), kernel, stride, dilation)
+
+
+@case("max_pool2d", "avg_pool2d")
+def _pool(rng, dtype, name):
+    x, attrs = pool_setup(rng, dtype)
+    fill, reduce = (-np.inf, np.max) if name == "max_pool2d" else (0.0, np.mean)
+    (ho, wo), windows = pool_patches(x, fill, **attrs)
+    expected = np.zeros((*x.shape[:2], ho, wo), dtype)
+    for i, j, _, _, patch in windows:
+        expected[:, :, i, j] = reduce(patch, axis=(2, 3))
+    close(run_op(name, [x], **attrs), expected, dtype)
+
+
+@case("max_pool2d_indices")
+def _pool_indices(rng, dtype, name):
+    x, attrs = pool_setup(rng, dtype)
+    (ho, wo), windows = pool_patches(x, -np.inf, **attrs)
+    stride, (ph, pw) = attrs["stride"] or attrs["kernel"], attrs["padding"]
+    expected = np.zeros((*x.shape[:2], ho, wo), "int64")
+    for i, j, _, _, patch in windows:
+        tap = patch.reshape(*patch.shape[:2], -1).argmax(-1)
+        rows = i * stride[0] - ph + tap // attrs["kernel"][1]
+        cols = j * stride[1] - pw + tap % attrs["kernel"][1]
+        expected[:, :, i, j] = rows * x.shape[3] + cols
+    np.testing.assert_array_equal(run_op(name, [x], **attrs), expected)
+
+
+# -- the tests -------------------------------------------------------------------------------------
+def test_every_op_has_a_forward_case():
+    missing = sorted(set(OPS) - set(CASES))
+    assert not missing, f"ops without a forward case in tests/ir/test_ops.py: {missing}"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_op_matches_numpy(op, seed, dtype):
+    CASES[op](np.random.default_rng([seed, sorted(CASES).index(op)]), dtype)
+
+
+@pytest.mark.parametrize(
+    "op", ["neg", "abs", "sign", "add", "sub", "mul", "maximum", "minimum", "sum", "max", "argmax"]
+)
+def test_integer_ops_keep_their_dtype(op):
+    x = np.array([[3, -1, 2], [0, 5, -4]], dtype="int32")
+    inputs, attrs = [x], {}
+    if OPS[op].arity == 2:
+        inputs.append(np.array([1, 2, -3], dtype="int32"))
+    if op in ("sum", "max"):
+        attrs = {"axes": (1,)}
+    if op == "argmax":
+        attrs = {"axis": 1}
+    ref = {
+        "sum": lambda a: a.sum(axis=1),
+        "max": lambda a: a.max(axis=1),
+        "argmax": lambda a: a.argmax(axis=1),
+    }
+    result = run_op(op, inputs, **attrs)
+    expected = ref[op](x) if op in ref else UNARY.get(op, (None, BINARY.get(op)))[1](*inputs)
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_full_reductions_give_arrays():
+    assert isinstance(run_op("sum", [np.ones((2, 3), "float32")], axes=None), np.ndarray)
+
+
+@pytest.mark.parametrize(
+    "op, types, attrs, message",
+    [
+        ("add", [((2, 3), "float32"), ((4,), "float32")], {}, "do not broadcast"),
+        ("mul", [((2,), "float32"), ((2,), "float64")], {}, "insert a cast"),
+        ("exp", [((2,), "int64")], {}, "floating-point"),
+        ("where", [((2,), "float32"), ((2,), "float32"), ((2,), "float32")], {}, "must be bool"),
+        (
+            "matmul",
+            [((2, 3), "float32"), ((4, 5), "float32")],
+            {},
+            "inner dimensions differ: 3 vs 4",
+        ),
+        ("matmul", [((3,), "float32"), ((3, 2), "float32")], {}, "at least 2 dimensions"),
+        ("sum", [((2, 3), "float32")], {"axes": (2,)}, "out of range"),
+        ("reshape", [((2, 3), "float32")], {"shape": (4, 2)}, "cannot reshape"),
+        ("permute", [((2, 3), "float32")], {"perm": (0, 0)}, "not a permutation"),
+        ("broadcast_to", [((2, 3), "float32")], {"shape": (3, 3)}, "cannot broadcast"),
+        ("slice", [((4,), "float32")], {"starts": (0,), "stops": (4,), "steps": (0,)}, "positive"),
+        (
+            "concat",
+            [((2, 3), "float32"), ((3, 3), "float32")],
+            {"axis": 1},
+            "match except along axis 1",
+        ),
+        ("split", [((5,), "float32")], {"sizes": (2, 2), "axis": 0}, "do not add up"),
+        ("gather", [((3, 4), "float32"), ((3, 4), "float32")], {"axis": 0}, "int64 or int32"),
+        ("conv2d", [((1, 3, 5, 5), "float32"), ((2, 4, 3, 3), "float32")], {}, "3 channels"),
+        ("conv2d", [((1, 3, 2, 2), "float32"), ((2, 3, 3, 3), "float32")], {}, "does not fit"),
+        ("max_pool2d", [((1, 1, 4, 4), "float32")], {"kernel": (2, 2), "padding": (2, 2)}, "half"),
+        ("random_mask", [((), "int32")], {"shape": (2,), "p": 0.5}, "scalar int64"),
+        ("add", [((2,), "float32")], {}, "takes 2 input(s)"),
+        ("sum", [((2,), "float32")], {"axis": 0}, "unknown attribute"),
+    ],
+)
+def test_shape_errors_are_clear(op, types, attrs, message):
+    g = Graph()
+    values = [g.add_input(f"x{i}", TensorType(s, d)) for i, (s, d) in enumerate(types)]
+    with pytest.raises(ShapeError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
+        g.add_node(op, values, attrs, {"loc": "model.py:7"})
+    assert str(err.value).startswith(f"{op}(") and "model.py:7" in str(err.value)
+
+
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_traits_are_data(op):
+    traits = OPS[op].traits
+    assert traits <= ir.ops.registry.TRAITS
+    if "binary" in traits:
+        assert OPS[op].arity == 2
+    if "unary" in traits:
+        assert OPS[op].arity == 1
