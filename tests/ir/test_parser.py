@@ -95,6 +95,18 @@ def test_equality_sees_differences(make_random_graph, rng):
     assert other != graph
 
 
+def test_equality_tells_attribute_types_apart():
+    def graph(value):
+        g = ir.Graph("g")
+        g.set_outputs([g.add_node("full", [], {"shape": (2,), "dtype": "int64", "value": value}).out])
+        return g
+
+    assert graph(1) == graph(1)
+    assert graph(1) != graph(1.0)
+    assert graph(1) != graph(True)
+    assert ir.parse(str(graph(1.0))) == graph(1.0)
+
+
 MALFORMED = [
     ("", 0, "expected 'graph NAME {'"),
     ("graph g {\n  input %x f32[2]\n}", 2, "expected ':'"),
