@@ -248,3 +248,22 @@ def test_train_step_wrong_target_is_a_clear_error():
     step = graphc.compile_train_step(model, nn.CrossEntropyLoss(), opt, X, y)
     with pytest.raises(CompiledInputError, match="input 1"):
         step(X, graphc.from_numpy(y.numpy().astype(np.int32)))
+
+
+def test_batchnorm_running_stats_update_in_compiled_step_as_in_eager():
+    def make():
+        graphc.manual_seed(0)
+        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)).double()
+
+    rng = np.random.default_rng(0)
+    data = [(graphc.from_numpy(rng.random((5, 4))), graphc.from_numpy(np.array([0, 1, 2, 0, 1])))]
+    loss_fn = nn.CrossEntropyLoss()
+    models = [make(), make()]
+    opts = [optim.Adam(m.parameters(), lr=0.1) for m in models]
+    eager_steps(models[0], opts[0], loss_fn, data, 3)
+    compiled_steps(models[1], opts[1], loss_fn, data, 3)
+    expected = params_of(models[0])
+    got = params_of(models[1])
+    assert not np.array_equal(got["1.running_mean"], np.zeros(8))
+    for name, value in got.items():
+        np.testing.assert_allclose(value, expected[name], rtol=1e-10, err_msg=name)
