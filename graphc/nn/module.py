@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import graphc
 from graphc.nn.parameter import Parameter
+from graphc.tracing import module_scope
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -79,8 +80,6 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        from graphc.tracing import module_scope
-
         with module_scope(self):
             return self.forward(*args, **kwargs)
 
@@ -450,7 +449,7 @@ def _parse_to(*args, **kwargs):
     for arg in args:
         if isinstance(arg, graphc.Tensor):
             device, dtype = arg.device, arg.dtype
-        elif isinstance(arg, str) or type(arg).__name__ == "device":
+        elif isinstance(arg, (str, graphc.device)):
             device = arg
         else:
             dtype = arg

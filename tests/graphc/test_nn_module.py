@@ -369,3 +369,34 @@ def test_parameter_list_and_dict():
     assert table.get("missing") is None
     with pytest.raises(RuntimeError, match="should not be called"):
         params(1)
+
+
+def test_deepcopy_gives_an_independent_model():
+    import copy
+
+    net = small_net()
+    clone = copy.deepcopy(net)
+    assert type(clone[0].weight) is nn.Parameter and clone[0].weight.requires_grad
+    assert clone[0].weight is not net[0].weight
+    np.testing.assert_array_equal(clone[0].weight.detach().numpy(), net[0].weight.detach().numpy())
+    clone[0].weight.detach().numpy()[:] = 0
+    assert np.any(net[0].weight.detach().numpy() != 0)
+    assert repr(clone) == repr(net)
+
+
+def test_training_loop_lowers_the_loss():
+    graphc.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU(), nn.Dropout(0.1),
+                          nn.Linear(32, 3))
+    x, y = graphc.rand(24, 4, 4), graphc.randint(0, 3, (24,))
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for _ in range(20):
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        with graphc.no_grad():
+            for p in model.parameters():
+                p -= 0.5 * p.grad
+        model.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.8 * losses[0]
