@@ -294,3 +294,27 @@ def test_softmax_family_stable_for_huge_logits():
     big = graphc.tensor([1e4, -1e4])
     for fn in (F.softplus, F.elu, F.mish, F.silu, F.gelu):
         assert np.all(np.isfinite(fn(big).numpy())), fn.__name__
+
+
+def lenet(nn):
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+@CONV
+@MAXPOOL
+def test_lenet_traces_and_equals_pytorch(torch):
+    torch.manual_seed(0)
+    theirs, mine = lenet(torch.nn), lenet(nn)
+    mine.load_state_dict({k: graphc.from_numpy(v.detach().numpy().copy())
+                          for k, v in theirs.state_dict().items()})
+    assert repr(mine) == repr(theirs)
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    expected = theirs(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(mine(graphc.from_numpy(x)).detach().numpy(), expected,
+                               rtol=1e-4, atol=1e-5)
+    graph = graphc.trace(mine, graphc.from_numpy(x))
+    (out,) = run_graph(graph, [x], {k: v.numpy() for k, v in mine.state_dict().items()})
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
