@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -21,7 +21,7 @@ class Value:
     array of a constant.
     """
 
-    __slots__ = ("type", "name", "kind", "node", "index", "data", "__weakref__")
+    __slots__ = ("__weakref__", "data", "index", "kind", "name", "node", "type")
 
     def __init__(self, type: TensorType, name: str, kind: str, node=None, index=0, data=None):
         self.type, self.name, self.kind = type, name, kind
@@ -47,7 +47,7 @@ class Node:
     A fused node holds its `subgraph`.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "outputs", "meta", "subgraph")
+    __slots__ = ("attrs", "inputs", "meta", "op", "outputs", "subgraph")
 
     def __init__(self, op: str, inputs, attrs: dict, meta: dict | None = None, subgraph=None):
         self.op = op

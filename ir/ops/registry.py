@@ -8,8 +8,9 @@ Passes read `traits` (data), never lists of op names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ir.errors import ShapeError
 
