@@ -1,7 +1,7 @@
 """2-D convolution and pooling over NCHW tensors (groups=1), with their gradient ops.
 
 Kernels view the padded input as windows (N, C, Ho, Wo, kh, kw) with `as_strided`, which NumPy and
-CuPy both have, and contract them with `tensordot` (im2col + one matrix multiply).
+CuPy both have, copy them once into an im2col matrix and do one matrix multiply.
 The gradient ops are linear maps whose own gradients are conv2d and its partners, so the set is
 closed under differentiation; max pooling differentiates through `max_pool2d_indices` + scatter_add.
 """
@@ -116,29 +116,49 @@ def windows(xp, x, kernel, stride, dilation):
     )
 
 
+def im2col(xp, x, kernel, stride, padding, dilation):
+    """The windows of padded `x` as a (C*kh*kw, N*Ho*Wo) matrix, and (N, Ho, Wo).
+
+    This row order makes the copy walk the input nearly in memory order, and the products with
+    it plain matrix multiplies, which is what keeps conv2d and its gradients fast.
+    """
+    win = windows(xp, _pad(xp, x, padding), kernel, stride, dilation)
+    n, c, ho, wo, kh, kw = win.shape
+    cols = xp.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, -1)
+    return cols, (n, ho, wo)
+
+
+def _rows(xp, g):
+    """(N, O, Ho, Wo) -> the (O, N*Ho*Wo) matrix."""
+    return xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(g.shape[1], -1)
+
+
 def _conv_impl(xp, x, w, *, stride, padding, dilation):
-    win = windows(xp, _pad(xp, x, padding), w.shape[2:], stride, dilation)
-    out = xp.tensordot(win, w, axes=((1, 4, 5), (1, 2, 3)))  # N, Ho, Wo, O
-    return xp.ascontiguousarray(out.transpose(0, 3, 1, 2))
+    cols, (n, ho, wo) = im2col(xp, x, w.shape[2:], stride, padding, dilation)
+    out = (w.reshape(w.shape[0], -1) @ cols).reshape(w.shape[0], n, ho, wo)
+    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
 def _grad_input_impl(xp, g, w, *, input_hw, stride, padding, dilation):
     (h, wd), (ph, pw), (sh, sw), (dh, dw) = input_hw, padding, stride, dilation
-    n, _, ho, wo = g.shape
-    cols = xp.tensordot(g, w, axes=((1,), (0,)))  # N, Ho, Wo, C, kh, kw
-    out = xp.zeros((n, w.shape[1], h + 2 * ph, wd + 2 * pw), dtype=g.dtype)
+    n, o, ho, wo = g.shape
+    c, kh, kw = w.shape[1:]
+    taps = (w.reshape(o, -1).T @ _rows(xp, g)).reshape(c, kh, kw, n, ho, wo)
+    out = xp.zeros((c, n, h + 2 * ph, wd + 2 * pw), dtype=g.dtype)  # channel-major, like taps
     # One strided add per kernel tap: kh*kw adds of whole images, no Python loop over pixels.
-    for i in range(w.shape[2]):
-        for j in range(w.shape[3]):
+    for i in range(kh):
+        for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-            cols_ = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            out[:, :, rows, cols_] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    return xp.ascontiguousarray(out[:, :, ph : ph + h, pw : pw + wd])
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            out[:, :, rows, cols] += taps[:, i, j]
+    return xp.ascontiguousarray(out[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))
 
 
 def _grad_weight_impl(xp, x, g, *, kernel_hw, stride, padding, dilation):
-    win = windows(xp, _pad(xp, x, padding), kernel_hw, stride, dilation)
-    return xp.tensordot(g, win, axes=((0, 2, 3), (0, 2, 3)))  # O, C, kh, kw
+    cols, _ = im2col(xp, x, kernel_hw, stride, padding, dilation)
+    # (C*kh*kw, K) @ (K, O) is the fast orientation for BLAS here; transpose the small result.
+    gw = cols @ _rows(xp, g).T
+    return xp.ascontiguousarray(gw.T).reshape(g.shape[1], x.shape[1], *kernel_hw)
 
 
 def _max_pool_impl(xp, x, *, kernel, stride, padding, dilation):
