@@ -1,0 +1,54 @@
+"""The `graphc` command: `graphc train` (the main job) and `graphc show` (pictures of a model)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module with add_arguments(parser) and run(args) -> int, one-line help)
+COMMANDS = {
+    "train": ("graphc.train", "train the tutorial's MLP with a compiled training step"),
+    "show": ("graphc.show", "trace a model and render or print its graphs"),
+}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error message (and exit status 2) instead of usage + error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv=None) -> int:
+    """Run `graphc <command> ...`; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    top = ArgumentParser(prog="graphc", description=__doc__.splitlines()[0])
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        # each command's own options are added lazily below: importing a command costs time
+        commands.add_parser(name, help=help_text, add_help=False)
+    try:
+        top.parse_args(argv[:1])
+        name = argv[0]
+        parser = ArgumentParser(prog=f"graphc {name}")
+        module = _load(name)
+        module.add_arguments(parser)
+        args = parser.parse_args(argv[1:])
+    except SystemExit as done:  # --help, or a usage error already printed
+        return _status(done.code)
+    return module.run(args)
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(COMMANDS[name][0])
+    except ImportError as err:
+        sys.stderr.write(f"graphc {name}: error: command unavailable ({err})\n")
+        raise SystemExit(1) from None
+
+
+def _status(code) -> int:
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
