@@ -159,19 +159,27 @@ class GraphDrawing(Drawing):
 
     # -- leaves ----------------------------------------------------------------------------------
     def leaf_home(self, value: Value, users: list[Node]) -> tuple[str, str | None]:
-        """(phase, module path) a leaf belongs to: a parameter by its state_dict name's longest
-        module prefix, a constant by its first user."""
-        phase = layout.phase_of(users[0].meta) if users else "forward"
-        if value.kind == PARAM:
-            known = self.known_scopes.get(phase, set())
-            prefixes = [p for p in layout.scope_parts(value.name)[:-1] if p in known]
-            return phase, (prefixes[-1] if prefixes else None)
-        return phase, (users[0].meta.get("scope") if users else None)
+        """(phase, module path) a leaf belongs to: a parameter or input by its name's longest module
+        prefix (state_dict names; an optimizer's `optimizer.<param>.<slot>` state and hyper-parameter
+        inputs), a constant by its first user."""
+        if users:
+            phases = [layout.phase_of(users[0].meta)]
+        else:  # an unused leaf (an optimizer flag its update ignores): any phase that fits
+            phases = [p for p in style.PHASES if p in self.known_scopes] or ["forward"]
+        if value.kind not in (PARAM, INPUT):
+            return phases[0], (users[0].meta.get("scope") if users else None)
+        prefixes = layout.scope_parts(value.name)[:-1]
+        homes = [(len(p), phase, p) for phase in phases for p in prefixes
+                 if p in self.known_scopes.get(phase, ())]
+        if not homes:
+            return phases[0], None
+        _, phase, path = max(homes)
+        return phase, path
 
     def draw_leaf(self, value: Value, users: list[Node], location=None) -> None:
         if is_scalar(value):
             return  # drawn beside each user
-        if location is None and value.kind != INPUT:
+        if location is None:
             phase, scope = self.leaf_home(value, users)
             location, box = self.placement.place(phase, scope)
             if box is not None:
