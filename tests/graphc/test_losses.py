@@ -21,7 +21,7 @@ SOFT_TARGET = RNG.random((N, C))
 SOFT_TARGET /= SOFT_TARGET.sum(1, keepdims=True)
 
 CE_CASES = [
-    dict(reduction=r, label_smoothing=s, weight=w, ignore_index=i)
+    {"reduction": r, "label_smoothing": s, "weight": w, "ignore_index": i}
     for r in ("mean", "sum", "none") for s in (0.0, 0.2) for w in (None, WEIGHT) for i in (None, 1)
 ]
 
@@ -36,27 +36,27 @@ def loss_cases():
     cases += [
         ("cross_entropy", RNG.standard_normal((2, C, 3)), RNG.integers(0, C, (2, 3)), {}),
         ("cross_entropy", RNG.standard_normal((2, C, 3)), RNG.integers(0, C, (2, 3)),
-         dict(reduction="none", label_smoothing=0.1)),
+         {"reduction": "none", "label_smoothing": 0.1}),
         ("cross_entropy", RNG.standard_normal(C), np.array(2), {}),
         ("cross_entropy", RNG.standard_normal(C), np.array(2),
-         dict(reduction="none", label_smoothing=0.3)),
+         {"reduction": "none", "label_smoothing": 0.3}),
         ("cross_entropy", LOGITS, SOFT_TARGET, {}),
-        ("cross_entropy", LOGITS, SOFT_TARGET, dict(label_smoothing=0.1, reduction="sum")),
-        ("cross_entropy", LOGITS, SOFT_TARGET, dict(weight=WEIGHT, reduction="none")),
+        ("cross_entropy", LOGITS, SOFT_TARGET, {"label_smoothing": 0.1, "reduction": "sum"}),
+        ("cross_entropy", LOGITS, SOFT_TARGET, {"weight": WEIGHT, "reduction": "none"}),
         ("nll_loss", LOGITS, TARGET, {}),
-        ("nll_loss", LOGITS, TARGET, dict(weight=WEIGHT, ignore_index=3)),
-        ("nll_loss", LOGITS, TARGET, dict(reduction="none")),
+        ("nll_loss", LOGITS, TARGET, {"weight": WEIGHT, "ignore_index": 3}),
+        ("nll_loss", LOGITS, TARGET, {"reduction": "none"}),
         ("mse_loss", REAL, LOGITS, {}),
-        ("mse_loss", REAL, LOGITS, dict(reduction="sum")),
-        ("mse_loss", REAL, LOGITS, dict(reduction="none")),
+        ("mse_loss", REAL, LOGITS, {"reduction": "sum"}),
+        ("mse_loss", REAL, LOGITS, {"reduction": "none"}),
         ("l1_loss", REAL, LOGITS, {}),
-        ("l1_loss", REAL, LOGITS, dict(reduction="none")),
+        ("l1_loss", REAL, LOGITS, {"reduction": "none"}),
         ("binary_cross_entropy_with_logits", LOGITS, BINARY, {}),
         ("binary_cross_entropy_with_logits", LOGITS, BINARY,
-         dict(weight=WEIGHT, pos_weight=WEIGHT[::-1].copy(), reduction="sum")),
-        ("binary_cross_entropy_with_logits", LOGITS, PROBS, dict(reduction="none")),
+         {"weight": WEIGHT, "pos_weight": WEIGHT[::-1].copy(), "reduction": "sum"}),
+        ("binary_cross_entropy_with_logits", LOGITS, PROBS, {"reduction": "none"}),
         ("binary_cross_entropy", PROBS, BINARY, {}),
-        ("binary_cross_entropy", PROBS, BINARY, dict(weight=WEIGHT, reduction="none")),
+        ("binary_cross_entropy", PROBS, BINARY, {"weight": WEIGHT, "reduction": "none"}),
     ]
     return [pytest.param(*c, id=f"{c[0]}-{i}") for i, c in enumerate(cases)]
 
@@ -131,10 +131,10 @@ def test_huge_logits_give_finite_losses_and_gradients(dtype):
     target = np.array([1, 0, 2])
     for name, tgt, kwargs in [
         ("cross_entropy", target, {}),
-        ("cross_entropy", target, dict(label_smoothing=0.1)),
+        ("cross_entropy", target, {"label_smoothing": 0.1}),
         ("nll_loss", target, {}),
         ("binary_cross_entropy_with_logits", np.eye(3)[target], {}),
-        ("binary_cross_entropy_with_logits", np.eye(3)[target], dict(pos_weight=np.ones(3) * 2)),
+        ("binary_cross_entropy_with_logits", np.eye(3)[target], {"pos_weight": np.ones(3) * 2}),
     ]:
         if name == "nll_loss":
             x = graphc.from_numpy(logits.copy()).requires_grad_()

@@ -244,7 +244,7 @@ def test_outputs_equal_pytorch(name, double, torch_models):
     expected = tmodel(tx).detach().numpy()
     got = model(x).detach().numpy()
     assert got.dtype == expected.dtype
-    tol = dict(rtol=1e-12, atol=1e-12) if double else dict(rtol=2e-5, atol=2e-5)
+    tol = {"rtol": 1e-12, "atol": 1e-12} if double else {"rtol": 2e-5, "atol": 2e-5}
     np.testing.assert_allclose(got, expected, **tol)
 
 
