@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"Test Error: \n Accuracy: {100 * accuracy:>0.1f}%, Avg loss: {test_loss:>8f} \n")
     elapsed = time.perf_counter() - start
     print(f"Done! Final test accuracy: {100 * accuracy:.1f}% "
-          f"({mode}, {args.epochs} epochs, {elapsed:.1f} s)")
+          f"({mode}, {args.epochs} epoch{'s' if args.epochs > 1 else ''}, {elapsed:.1f} s)")
     save_outputs(args.out, model, loop, render=not args.no_render)
     return 0
 

@@ -1,0 +1,99 @@
+"""`graphc train` end to end through `graphc.cli.main`, and its errors."""
+
+import re
+
+import numpy as np
+import pytest
+
+import graphc
+from graphc import cli
+from graphc.train import MLP
+
+FAST = ["--epochs", "1", "--hidden", "32", "--no-progress"]
+
+
+def _train(tmp_path, capsys, *extra):
+    status = cli.main(["train", *FAST, "--out", str(tmp_path), *extra])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _test_results(out):
+    found = re.findall(r"Accuracy: ([\d.]+)%, Avg loss: ([\d.]+)", out)
+    return [(float(a), float(loss)) for a, loss in found]
+
+
+def test_compiled_run_writes_checkpoint_and_graphs(tmp_path, capsys):
+    status, out, _ = _train(tmp_path, capsys)
+    assert status == 0
+    assert "Epoch 1" in out and "Final test accuracy" in out
+    assert len(_test_results(out)) == 1
+    assert (tmp_path / "forward.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert (tmp_path / "backward.svg").exists()
+    state = graphc.load(tmp_path / "model.safetensors")
+    model = MLP(64, [32], 10)
+    model.load_state_dict(state)
+    assert sorted(state) == sorted(model.state_dict())
+    assert tuple(state["linear_relu_stack.0.weight"].shape) == (32, 64)
+
+
+def test_eager_and_compiled_runs_agree(tmp_path, capsys):
+    _, compiled, _ = _train(tmp_path / "c", capsys, "--no-render", "--epochs", "2")
+    status, eager, _ = _train(tmp_path / "e", capsys, "--eager", "--epochs", "2")
+    assert status == 0
+    assert "compiled runs only" in eager and not (tmp_path / "e" / "forward.svg").exists()
+    (acc_c, loss_c), (acc_e, loss_e) = _test_results(compiled)[-1], _test_results(eager)[-1]
+    assert acc_c == acc_e
+    assert loss_c == pytest.approx(loss_e, rel=1e-3)
+    saved_c = graphc.load(tmp_path / "c" / "model.safetensors")
+    saved_e = graphc.load(tmp_path / "e" / "model.safetensors")
+    for name in saved_c:
+        np.testing.assert_allclose(saved_c[name].numpy(), saved_e[name].numpy(), atol=1e-4)
+
+
+def test_other_optimizer_trains(tmp_path, capsys):
+    status, out, _ = _train(tmp_path, capsys, "--optim", "adam", "--no-render")
+    assert status == 0 and "adam lr=0.001" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs: must be positive"),
+    (["--lr", "-1"], "--lr: must be positive"),
+    (["--hidden", "64", "x"], "--hidden: invalid"),
+    (["--data", "cifar"], "invalid choice: 'cifar'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--optim", "adam", "--momentum", "0.5"], "--momentum does not apply to --optim adam"),
+])
+def test_bad_arguments_give_one_line_error(tmp_path, capsys, argv, message):
+    status = cli.main(["train", "--out", str(tmp_path), *argv])
+    _, err = capsys.readouterr()
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("graphc train: error:")
+    assert message in err
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_missing_data_files_name_them(tmp_path, capsys):
+    status = cli.main(["train", "--data", "fashion-mnist", "--root", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert status == 1 and err.count("\n") == 1
+    assert "train-images-idx3-ubyte.gz" in err
+    assert str(tmp_path.resolve() / "FashionMNIST" / "raw") in err
+
+
+def test_top_level_usage_errors(capsys):
+    assert cli.main([]) == 2
+    assert cli.main(["fly"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'fly'" in err
+    assert cli.main(["train", "--help"]) == 0
+    assert "--batch-size" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_default_run_reaches_90_percent_on_digits(tmp_path, capsys):
+    status = cli.main(["train", "--out", str(tmp_path), "--no-progress", "--no-render"])
+    out, _ = capsys.readouterr()
+    assert status == 0
+    final = float(re.search(r"Final test accuracy: ([\d.]+)%", out).group(1))
+    assert final >= 90.0
