@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -435,3 +437,53 @@ def test_labels_are_compact():
     assert style.shape_label(T((), "float32")) == "scalar"
     assert style.shape_label(T((4, 2), "int64")) == "4×2 i64"
     assert style.format_bytes(1536) == "1.5 KiB"
+
+
+# -- the tutorial MLP through the real front end -------------------------------------------------------
+@pytest.fixture(scope="module")
+def quickstart():
+    import graphc
+    from graphc import nn, optim
+
+    spec = importlib.util.spec_from_file_location(
+        "render_examples_models", Path(__file__).resolve().parents[2] / "examples" / "models.py"
+    )
+    models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(models)
+    model = models.NeuralNetwork()
+    x, y = graphc.spec((64, 1, 28, 28), "float32"), graphc.spec((64,), "int64")
+    step = graphc.compile_train_step(
+        model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=1e-3), x, y
+    )
+    return graphc.trace(model, x), step
+
+
+def test_traced_quickstart_forward(quickstart):
+    forward, _ = quickstart
+    vertices, _, clusters = parse_dot(to_dot_source(forward))
+    assert sorted(c for c in clusters if c != "legend") == sorted(MLP_MODULES)
+    assert len(ops(vertices, FORWARD_FILL)) == len(forward.nodes)
+    params = [v["label"].split("\\n")[0] for v in drawn(vertices).values()
+              if v["shape"] == "cylinder"]
+    assert sorted(params) == sorted(p.name for p in forward.params)
+    (reshape,) = [v for v in ops(vertices, FORWARD_FILL).values() if v["clusters"] == ["flatten"]]
+    assert "models.py:" in reshape["tooltip"]
+
+
+def test_traced_quickstart_training_step(quickstart):
+    _, step = quickstart
+    graph = step.graph
+    vertices, edges, clusters = parse_dot(to_dot_source(graph))
+    phases = {p: sum(n.meta.get("phase") == p for n in graph.nodes) for p in style.PHASES}
+    assert phases["backward"] and phases["optimizer"]
+    assert len(ops(vertices, FORWARD_FILL)) == phases["forward"]
+    assert len(ops(vertices, BACKWARD_FILL)) == phases["backward"]
+    assert len(ops(vertices, OPTIMIZER_FILL)) == phases["optimizer"]
+    assert {f"∇ linear_relu_stack.{i}" for i in range(5)} <= set(clusters)
+    marked = [k for k, v in drawn(vertices).items() if v.get("peripheries") == "2"]
+    assert len(marked) == len(graph.meta["saved"])
+    assert any(a.get("style") == "dashed" for _, _, a in edges)
+    updates = sorted(v["label"] for v in drawn(vertices).values() if v["shape"] == "cds")
+    assert updates == sorted(f"→ {p.name}" for p, _ in graph.updates)
+    backward = parse_dot(to_dot_source(step.backward_graph))[0]
+    assert len(ops(backward, BACKWARD_FILL)) == len(step.backward_graph.nodes)
