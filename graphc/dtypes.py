@@ -67,9 +67,9 @@ def _combine(higher: dtype | None, lower: dtype | None) -> dtype | None:
     if higher is not None and higher.is_floating_point:
         return higher
     if higher is bool_ or (lower is not None and lower.is_floating_point):
-        if higher is None:
-            return lower
-        return lower if lower is None else promote_types(higher, lower)
+        if higher is None or lower is None:
+            return higher or lower
+        return promote_types(higher, lower)
     return higher if higher is not None else lower
 
 

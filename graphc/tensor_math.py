@@ -13,6 +13,7 @@ from graphc.tensor_shape import axis_index, normalize_axes
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 _SCALARS = (Number, np.number, np.bool_)
+_BOOL_ARITHMETIC = ("add", "mul")
 
 
 def _ok(other) -> bool:
@@ -22,6 +23,10 @@ def _ok(other) -> bool:
 def _binary(op: str, a, b, dtype=None):
     if not (_ok(a) and _ok(b)):
         return NotImplemented
+    if op in _BOOL_ARITHMETIC and dispatch.common_dtype(a, b).name == "bool":
+        # PyTorch adds bools as logical or and multiplies them as logical and.
+        return _logical(*(x if isinstance(x, MathMixin) else dispatch.scalar(x, "bool")
+                          for x in (a, b)), op == "mul")
     return dispatch.binary(op, a, b, dtype=dtype)
 
 
