@@ -189,7 +189,9 @@ class GraphDrawing(Drawing):
                 self.endpoint[value] = vid
                 return
         kind = {INPUT: "input", PARAM: "param", CONST: "const"}[value.kind]
-        name = value.name if value.kind != CONST else f"const %{value.name}"
+        name = f"const %{value.name}" if value.kind == CONST else value.name
+        if value.kind == INPUT and value.name in self.saved:
+            name = f"saved %{value.name}"  # a backward graph's inputs: what the forward kept
         label = text(style.short(name, 48), style.type_label(value.type), self.buffers([value]))
         attrs = {}
         self.mark_saved(attrs, [value])

@@ -249,7 +249,7 @@ def test_saved_values_are_marked():
     expected = {v.node if v.kind == NODE else v for v in saved}
     assert len(marked) == len(expected) > 0
     labels = {vertices[k]["label"].split("\\n")[0] for k in marked}
-    assert "y" in labels and "maximum" in labels
+    assert "saved %y" in labels and "maximum" in labels
 
 
 def test_backward_ops_link_to_the_forward_op_they_differentiate():
