@@ -91,15 +91,20 @@ class Trace:
         self.params: dict[int, object] = {}     # id(param or buffer) -> its graph param
         self.updates: dict = {}                 # graph param -> new value (in-place state updates)
         self.scopes: list[str] = []
+        self.scalars: dict = {}                 # (dtype, bytes) -> shared scalar constant
         self._keep: list = []                   # tensors whose ids key the maps stay alive
         if module is not None:
             self._index_module(module)
 
     def _index_module(self, module) -> None:
         named = [*module.named_parameters(), *module.named_buffers()]
-        for i, (name, t) in enumerate(named):
+        order = list(module.state_dict()) if hasattr(module, "state_dict") else []
+        for name, _ in named:
+            if name not in order:  # non-persistent buffers go last
+                order.append(name)
+        self.order = {name: i for i, name in enumerate(order)}
+        for name, t in named:
             self.state_names.setdefault(id(t), name)
-            self.order.setdefault(name, i)
             self._keep.append(t)
         for path, sub in module.named_modules():
             self.module_paths.setdefault(id(sub), path)
@@ -119,10 +124,20 @@ class Trace:
             name = self.state_names.get(id(t))
             if name is not None:
                 value = self.params[id(t)] = self.graph.add_param(name, TensorType.of(t._data))
+            elif t._data.ndim == 0 and id(t) not in self.const_names:
+                value = self._scalar(t._data)
             else:
                 value = self.graph.add_constant(t._data.copy(), name=self.const_names.get(id(t)))
             self.values[id(t)] = value
             self._keep.append(t)
+        return value
+
+    def _scalar(self, array):
+        """One graph constant per distinct scalar (Python numbers in user code make many)."""
+        key = (array.dtype.name, array.tobytes())
+        value = self.scalars.get(key)
+        if value is None:
+            value = self.scalars[key] = self.graph.add_constant(array.copy())
         return value
 
     def apply(self, op: str, tensors, attrs: dict):
