@@ -132,9 +132,16 @@ def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
         _PLANS[key] = plan
-    grads = plan.run(order, leaves, seed)
+    inputs, grads = plan.run(order, leaves, seed)
+    # A gradient array becomes .grad without a copy only if nothing else can see its memory: a
+    # writable C-contiguous array whose base is neither a backward input nor another leaf's
+    # gradient (d(x + y) gives both leaves one array).
+    seen = {id(_root_base(a)) for a in inputs}
     for slot, grad in zip(plan.wrt_slots, grads):
-        _accumulate(leaves[slot][0], grad)
+        base = _root_base(grad)
+        private = grad.flags.writeable and grad.flags.c_contiguous and id(base) not in seen
+        _accumulate(leaves[slot][0], grad, copy=not private)
+        seen.add(id(base))
     if not retain_graph:
         for rec in order:
             rec.freed, rec.inputs, rec.outputs = True, (), None
@@ -155,10 +162,17 @@ def _seed(root, gradient) -> np.ndarray:
     return seed.astype(dtype, copy=False)
 
 
-def _accumulate(leaf, grad) -> None:
-    grad = np.asarray(grad).astype(leaf._data.dtype, copy=False)
+def _root_base(array):
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    return array
+
+
+def _accumulate(leaf, grad, copy: bool = True) -> None:
+    if grad.dtype != leaf._data.dtype:
+        grad, copy = grad.astype(leaf._data.dtype), False
     if leaf.grad is None or leaf.grad._data is None or leaf.grad._data.shape != grad.shape:
-        leaf.grad = _tensor.Tensor._wrap(np.array(grad, copy=True))
+        leaf.grad = _tensor.Tensor._wrap(np.array(grad, copy=True) if copy else grad)
     else:
         np.add(leaf.grad._data, grad, out=leaf.grad._data)
 
@@ -213,12 +227,13 @@ class _Plan:
         self.backward, self.feeds, self.param_feeds = backward, feeds, param_feeds
         self.wrt_slots = wrt_slots
 
-    def run(self, order, leaves, seed) -> list:
+    def run(self, order, leaves, seed) -> tuple[list, list]:
+        """(the arrays fed to the backward graph, the gradients in wrt order)."""
         from runtime import run_graph
 
         inputs = [_fetch(feed, order, leaves, seed) for feed in self.feeds]
         params = {name: _fetch(feed, order, leaves, seed) for name, feed in self.param_feeds}
-        return run_graph(self.backward, inputs, params)
+        return [*inputs, *params.values()], run_graph(self.backward, inputs, params)
 
 
 def _fetch(feed, order, leaves, seed):

@@ -35,6 +35,7 @@ int64 = dtype("int64", 2)
 float32 = dtype("float32", 3)
 float64 = dtype("float64", 4)
 BY_NAME = {d.name: d for d in (bool_, int32, int64, float32, float64)}
+BY_NUMPY = {d.np: d for d in BY_NAME.values()}
 DEFAULT_FLOAT = float32
 
 

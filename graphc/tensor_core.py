@@ -12,7 +12,7 @@ import numpy as np
 
 from graphc import autograd, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device
-from graphc.dtypes import BY_NAME, DEFAULT_FLOAT
+from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT
 from graphc.tensor_math import MathMixin
 from graphc.tensor_shape import ShapeMixin, axis_index, shape_args
 from ir.types import TensorType
@@ -99,7 +99,9 @@ class Tensor(MathMixin, ShapeMixin):
 
     @property
     def dtype(self):
-        return BY_NAME[self._data.dtype.name if self._data is not None else self._value.dtype]
+        if self._data is not None:
+            return BY_NUMPY[self._data.dtype]
+        return BY_NAME[self._value.dtype]
 
     @property
     def device(self) -> device:

@@ -215,3 +215,15 @@ def test_long_chain_does_not_hit_the_recursion_limit():
         x = x * 1.0001
     x.sum().backward()
     np.testing.assert_allclose(w.grad.numpy(), [1.0001 ** 1500], rtol=1e-4)
+
+
+def test_leaf_grads_never_share_memory():
+    x, y = graphc.ones(3, requires_grad=True), graphc.ones(3, requires_grad=True)
+    (x + y).sum().backward()
+    (x * 2).sum().backward()  # accumulates into x.grad in place
+    assert x.grad.tolist() == [3.0, 3.0, 3.0] and y.grad.tolist() == [1.0, 1.0, 1.0]
+    seed = graphc.tensor([1.0, 2.0, 3.0])
+    z = graphc.ones(3, requires_grad=True)
+    (z + 0).backward(seed)
+    seed.numpy()[0] = 100.0
+    assert z.grad.tolist() == [1.0, 2.0, 3.0]
