@@ -1,7 +1,14 @@
-"""graphc: PyTorch-style models in, a static graph IR out; symbolic autodiff, passes, compiled steps."""
+"""graphc: PyTorch-style models in, a static graph IR out; symbolic autodiff, passes, compiled
+steps."""
 
 from graphc import dispatch
-from graphc.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from graphc.autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from graphc.creation import (
     arange,
     as_tensor,
@@ -119,12 +126,13 @@ __all__ = [
     "compile", "compile_train_step", "concat", "concatenate", "cos", "cuda", "device", "dispatch",
     "div", "double", "dtype", "empty", "empty_like", "enable_grad", "eq", "equal", "erf", "exp",
     "eye", "flatten", "float", "float32", "float64", "from_numpy", "full", "full_like", "gather",
-    "ge", "get_default_dtype", "gt", "index_select", "int", "int32", "int64", "is_grad_enabled",
-    "is_tensor", "le", "linspace", "load", "log", "logical_and", "logical_not", "logical_or",
-    "long", "lt", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "mm", "mul", "narrow", "ne", "neg", "nn", "no_grad", "numel", "ones", "ones_like",
-    "optim", "permute", "pow", "rand", "rand_like", "randint", "randn", "randn_like", "randperm",
-    "relu", "render", "reshape", "rsqrt", "save", "set_grad_enabled", "sigmoid", "sign", "sin",
-    "spec", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "t", "tanh",
-    "tensor", "trace", "transpose", "unbind", "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "ge", "get_default_dtype", "gt", "index_select", "inference_mode", "int", "int32", "int64",
+    "is_grad_enabled", "is_tensor", "le", "linspace", "load", "log", "logical_and", "logical_not",
+    "logical_or", "long", "lt", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "mm", "mul", "narrow", "ne", "neg", "nn", "no_grad", "numel", "ones",
+    "ones_like", "optim", "permute", "pow", "rand", "rand_like", "randint", "randn", "randn_like",
+    "randperm", "relu", "render", "reshape", "rsqrt", "save", "set_grad_enabled", "sigmoid",
+    "sign", "sin", "spec", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "t",
+    "tanh", "tensor", "trace", "transpose", "unbind", "unsqueeze", "var", "where", "zeros",
+    "zeros_like",
 ]

@@ -3,8 +3,8 @@
 An eager op on tensors that require grad leaves a `Record` (op, attrs, where its inputs came from,
 the arrays it produced). `backward()` walks the records reachable from the root, rebuilds them as an
 `ir.Graph`, differentiates it with `passes.autodiff.differentiate`, runs the backward graph with the
-saved eager arrays and accumulates `.grad` on the leaves. Structurally equal recordings (every step of
-a training loop) reuse the differentiated graph: the cache key is the recording's op/attr/wiring
+saved eager arrays and accumulates `.grad` on the leaves. Structurally equal recordings (every step
+of a training loop) reuse the differentiated graph: the cache key is the recording's op/attr/wiring
 signature and its leaf types.
 """
 
@@ -47,8 +47,14 @@ class Record:
 def record(op: str, attrs: dict, tensors, outs) -> None:
     """Record an eager op whose inputs require grad; its float outputs then require grad."""
     inputs = tuple(
-        (t._grad_fn, t._out_index, None if t._grad_fn is not None or not t._requires_grad else t,
-         t._data, t._vc, t._vc[0])
+        (
+            t._grad_fn,
+            t._out_index,
+            None if t._grad_fn is not None or not t._requires_grad else t,
+            t._data,
+            t._vc,
+            t._vc[0],
+        )
         for t in tensors
     )
     rec = Record(op, attrs, inputs, [(o._data, o._vc, o._vc[0]) for o in outs])
@@ -58,6 +64,7 @@ def record(op: str, attrs: dict, tensors, outs) -> None:
 
 
 # -- grad mode ------------------------------------------------------------------------------------
+
 
 class _GradMode:
     """Sets grad mode inside a `with` block or a decorated function, restoring it afterwards."""
@@ -76,6 +83,7 @@ class _GradMode:
         def wrapper(*args, **kwargs):
             with type(self)():
                 return fn(*args, **kwargs)
+
         return wrapper
 
 
@@ -83,6 +91,9 @@ class no_grad(_GradMode):
     """Within the block, eager ops record nothing and in-place updates of leaves are allowed."""
 
     mode = False
+
+
+inference_mode = no_grad
 
 
 class enable_grad(_GradMode):
@@ -109,13 +120,18 @@ def is_grad_enabled() -> bool:
 
 # -- backward -------------------------------------------------------------------------------------
 
+
 def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf) into `.grad` of every leaf requiring grad that `root` depends on."""
+    """Accumulate d(root)/d(leaf) into `.grad` of each leaf that requires grad and feeds `root`."""
     if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order eager gradients) is not supported")
+        raise NotImplementedError(
+            "create_graph=True (higher-order eager gradients) is not supported"
+        )
     if root._data is None:
-        raise RuntimeError("backward() on a traced tensor: differentiate the traced graph with "
-                           "passes.autodiff.differentiate instead")
+        raise RuntimeError(
+            "backward() on a traced tensor: differentiate the traced graph with "
+            "passes.autodiff.differentiate instead"
+        )
     if not root._requires_grad:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     seed = _seed(root, gradient)
@@ -124,8 +140,12 @@ def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool
         return
     order = _collect(root._grad_fn)
     leaves, signature = _signature(order)
-    key = (signature, tuple((a.shape, a.dtype, t is not None) for t, a, _, _ in leaves),
-           order.index(root._grad_fn), root._out_index)
+    key = (
+        signature,
+        tuple((a.shape, a.dtype, t is not None) for t, a, _, _ in leaves),
+        order.index(root._grad_fn),
+        root._out_index,
+    )
     plan = _PLANS.get(key)
     if plan is None:
         plan = _plan(order, leaves, signature, key[2], root._out_index)
@@ -260,14 +280,19 @@ def _plan(order, leaves, signature, root_pos: int, root_index: int) -> _Plan:
     sources, leaf_values = {}, []
     for slot, (tensor, array, _, _) in enumerate(leaves):
         type_ = TensorType(array.shape, array.dtype)
-        value = graph.add_param(f"p{slot}", type_) if tensor is not None else \
-            graph.add_input(f"x{slot}", type_)
+        value = (
+            graph.add_param(f"p{slot}", type_)
+            if tensor is not None
+            else graph.add_input(f"x{slot}", type_)
+        )
         leaf_values.append(value)
         sources[value.name] = ("leaf", slot)
     outputs = []
     for pos, rec in enumerate(order):
-        ins = [leaf_values[i] if source == -1 else outputs[source][i]
-               for source, i in signature[pos][2]]
+        ins = [
+            leaf_values[i] if source == -1 else outputs[source][i]
+            for source, i in signature[pos][2]
+        ]
         node = graph.add_node(rec.op, ins, rec.attrs)
         outputs.append(node.outputs)
         for i, value in enumerate(node.outputs):
@@ -277,10 +302,11 @@ def _plan(order, leaves, signature, root_pos: int, root_index: int) -> _Plan:
     wrt = [f"p{slot}" for slot, (tensor, *_) in enumerate(leaves) if tensor is not None]
     result = differentiate(graph, wrt=wrt, seed_outputs=True)
     sources[f"grad_{root.name}"] = ("seed",)
-    missing = [v.name for v in result.backward.inputs + result.backward.params if v.name not in sources]
+    missing = [
+        v.name for v in result.backward.inputs + result.backward.params if v.name not in sources
+    ]
     if missing:
         raise RuntimeError(f"backward graph reads unknown values {missing}")
     feeds = [sources[v.name] for v in result.backward.inputs]
     param_feeds = [(v.name, sources[v.name]) for v in result.backward.params]
     return _Plan(result.backward, feeds, param_feeds, [int(name[1:]) for name in result.wrt])
-

@@ -71,8 +71,11 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
         fill_value = fill_value.item()
     dtype = as_dtype(dtype) if dtype is not None else scalar_dtype(fill_value)
     shape = shape_args((size,)) if not isinstance(size, numbers.Integral) else (int(size),)
-    value = float(fill_value) if dtype.is_floating_point else (
-        bool(fill_value) if dtype is bool_ else int(fill_value))
+    value = (
+        float(fill_value)
+        if dtype.is_floating_point
+        else (bool(fill_value) if dtype is bool_ else int(fill_value))
+    )
     if state.trace is not None:
         t = dispatch.apply("full", shape=shape, dtype=dtype.name, value=value)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class device:
-    """A device name such as `cpu` (`cuda` is accepted by `graphc.device` but eager tensors refuse it)."""
+    """A device name such as `cpu` (`cuda` is a valid name, but eager tensors refuse it)."""
 
     __slots__ = ("index", "type")
 
@@ -13,7 +13,9 @@ class device:
             spec, index = spec.type, spec.index
         kind, _, idx = str(spec).partition(":")
         if kind not in ("cpu", "cuda"):
-            raise RuntimeError(f"Expected one of cpu, cuda device type at start of device string: {spec}")
+            raise RuntimeError(
+                f"Expected one of cpu, cuda device type at start of device string: {spec}"
+            )
         self.type = kind
         self.index = int(idx) if idx else index
 
@@ -31,8 +33,11 @@ class device:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self) -> str:
-        return f"device(type='{self.type}')" if self.index is None else \
-            f"device(type='{self.type}', index={self.index})"
+        return (
+            f"device(type='{self.type}')"
+            if self.index is None
+            else f"device(type='{self.type}', index={self.index})"
+        )
 
 
 CPU = device("cpu")
@@ -43,7 +48,8 @@ def check_eager_device(spec) -> device:
     dev = device(spec)
     if dev.type != "cpu":
         raise RuntimeError(
-            f"graphc eager tensors live on the CPU; got device '{dev}'. Run on the GPU by compiling: "
+            f"graphc eager tensors live on the CPU; got device '{dev}'. "
+            "Run on the GPU by compiling: "
             "graphc.compile(model, ...) / graphc.compile_train_step(..., backend='cupy')."
         )
     return dev

@@ -1,9 +1,9 @@
 """`apply(op, *tensors, **attrs)`: the one entry point of every Tensor operation.
 
-Eagerly, it runs the op's reference kernel with NumPy at once and, when gradients are wanted, records
-the node for `backward()`; while tracing, it appends the node to the trace's graph. The helpers below
-turn Python scalars into tensors and insert the casts PyTorch's type promotion implies, because the
-IR's binary ops require equal dtypes.
+Eagerly, it runs the op's reference kernel with NumPy at once and, when gradients are wanted,
+records the node for `backward()`; while tracing, it appends the node to the trace's graph. The
+helpers below turn Python scalars into tensors and insert the casts PyTorch's type promotion
+implies, because the IR's binary ops require equal dtypes.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def _infer(op: str, arrays, attrs: dict):
         except ShapeError as err:
             operands = ", ".join(str(_tensor.array_type(a)) for a in arrays)
             where = tracing.user_location()
-            raise ShapeError(f"{op}({operands}): {err}" + (f" at {where}" if where else "")) from None
+            raise ShapeError(
+                f"{op}({operands}): {err}" + (f" at {where}" if where else "")
+            ) from None
         dtypes = tuple(np.dtype(t.dtype) for t in types)
         hit = (full, dtypes, opdef.has(SHAPE), opdef)
         if len(_INFER_CACHE) > 4096:
@@ -66,6 +68,7 @@ def _eager_apply(op: str, tensors, attrs: dict):
 
 # -- promotion helpers ---------------------------------------------------------------------------
 
+
 def scalar(value, dtype) -> _tensor.Tensor:
     """A 0-d tensor holding Python scalar `value` as `dtype` (a graph constant while tracing)."""
     return _tensor.Tensor._wrap(np.asarray(value, dtype=as_dtype(dtype).np))
@@ -79,9 +82,9 @@ def cast(t: _tensor.Tensor, dtype) -> _tensor.Tensor:
 
 def common_dtype(*operands):
     """PyTorch's result dtype of Tensors and Python scalars."""
-    return result_type(*(
-        (x.dtype, x.ndim) if isinstance(x, _tensor.Tensor) else x for x in operands
-    ))
+    return result_type(
+        *((x.dtype, x.ndim) if isinstance(x, _tensor.Tensor) else x for x in operands)
+    )
 
 
 def promote(*operands, dtype=None) -> list:

@@ -1,4 +1,4 @@
-"""Module-level tensor functions with PyTorch's names (`graphc.mm`, `graphc.cat`, `graphc.exp`, ...)."""
+"""Module-level tensor functions with PyTorch's names (`graphc.mm`, `graphc.cat`, ...)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,68 @@ def _method(name: str):
 
 
 for _name in (
-    "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf", "relu", "abs", "neg",
-    "sign", "square", "sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin",
-    "all", "any", "clamp", "clip", "pow", "maximum", "minimum", "matmul", "mm", "bmm", "reshape",
-    "flatten", "permute", "transpose", "unsqueeze", "squeeze", "split", "chunk", "unbind",
-    "gather", "index_select", "masked_fill", "numel", "t", "narrow", "div", "mul", "add", "sub",
-    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "erf",
+    "relu",
+    "abs",
+    "neg",
+    "sign",
+    "square",
+    "sum",
+    "mean",
+    "var",
+    "std",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "all",
+    "any",
+    "clamp",
+    "clip",
+    "pow",
+    "maximum",
+    "minimum",
+    "matmul",
+    "mm",
+    "bmm",
+    "reshape",
+    "flatten",
+    "permute",
+    "transpose",
+    "unsqueeze",
+    "squeeze",
+    "split",
+    "chunk",
+    "unbind",
+    "gather",
+    "index_select",
+    "masked_fill",
+    "numel",
+    "t",
+    "narrow",
+    "div",
+    "mul",
+    "add",
+    "sub",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_not",
+    "logical_and",
+    "logical_or",
 ):
     globals()[_name] = _method(_name)
 
@@ -62,7 +118,9 @@ def is_tensor(obj) -> bool:
 
 def allclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
     """Eager comparison of two tensors' values (NumPy's rule)."""
-    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(
+        np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
+    )
 
 
 def equal(a, b) -> bool:

@@ -13,7 +13,7 @@ _INT = (int, np.integer)
 
 
 def take(x, index, axis: int):
-    """Rows of `x` along `axis` picked by an integer tensor (negative indices count from the end)."""
+    """Rows of `x` along `axis` picked by an integer tensor; negative indices count from the end."""
     index = _index_tensor(index, x.shape[axis], axis)
     return dispatch.apply("take", x, index, axis=axis)
 
@@ -37,7 +37,7 @@ def _index_tensor(index, size: int, axis: int):
 
 
 def _entries(x, key) -> list:
-    """The key as a list of ('int', i) ('slice', s) ('new',) ('index', tensor), Ellipsis expanded."""
+    """The key as entries ('int', i) ('slice', s) ('new',) ('index', tensor), Ellipsis expanded."""
     key = key if isinstance(key, tuple) else (key,)
     items = []
     for k in key:
@@ -67,15 +67,16 @@ def _entries(x, key) -> list:
     fill = [("slice", slice(None))] * (x.ndim - consumed)
     if ("ellipsis",) in items:
         i = items.index(("ellipsis",))
-        return items[:i] + fill + items[i + 1:]
+        return items[:i] + fill + items[i + 1 :]
     return items + fill
 
 
 def _mask_indices(mask) -> list:
     if mask._data is None:
         raise tracing.TraceError.for_value(
-            mask, "boolean-mask indexing (its result shape depends on the data)",
-            hint="use graphc.where(mask, x, other) or x.masked_fill(mask, value), which keep the shape",
+            mask,
+            "boolean-mask indexing (its result shape depends on the data)",
+            hint="use graphc.where(mask, x, other) or x.masked_fill(mask, value) (same shape)",
         )
     return [_tensor.Tensor._wrap(i.astype(np.int64)) for i in np.nonzero(mask._data)]
 
@@ -92,7 +93,9 @@ def _basic(x, items):
         if entry[0] == "int":
             i = entry[1]
             if not -size <= i < size:
-                raise IndexError(f"index {i} is out of bounds for dimension {axis} with size {size}")
+                raise IndexError(
+                    f"index {i} is out of bounds for dimension {axis} with size {size}"
+                )
             i %= size
             start, stop, step = i, i + 1, 1
         elif entry[0] == "slice":
@@ -108,7 +111,11 @@ def _basic(x, items):
         starts.append(start), stops.append(stop), steps.append(step)
         axis += 1
     y = x
-    if (tuple(starts), tuple(stops), tuple(steps)) != ((0,) * x.ndim, tuple(x.shape), (1,) * x.ndim):
+    if (tuple(starts), tuple(stops), tuple(steps)) != (
+        (0,) * x.ndim,
+        tuple(x.shape),
+        (1,) * x.ndim,
+    ):
         y = dispatch.apply("slice", x, starts=tuple(starts), stops=tuple(stops), steps=tuple(steps))
     return y.reshape(tuple(shape)), index_axes, (tuple(starts), tuple(stops), tuple(steps))
 
@@ -127,7 +134,7 @@ def getitem(x, key):
         rest = [a for a in range(y.ndim) if a not in axes]
         y, axes = y.permute(axes + rest), list(range(len(axes)))
     first, dims = axes[0], [y.shape[a] for a in axes]
-    y = y.reshape(y.shape[:first] + (-1,) + y.shape[first + len(dims):])
+    y = y.reshape(y.shape[:first] + (-1,) + y.shape[first + len(dims) :])
     linear = indices[-1]
     stride = 1
     for index, dim in zip(reversed(indices[:-1]), reversed(dims[1:])):
@@ -141,7 +148,9 @@ def setitem(x, key, value) -> None:
     is_tensor = isinstance(value, _tensor.Tensor)
     wants_grad = state.grad_enabled and (x._requires_grad or (is_tensor and value._requires_grad))
     if wants_grad and x._requires_grad and x._grad_fn is None:
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation."
+        )
     if state.trace is None and not wants_grad:
         np_key = _numpy_key(key)
         x._storage()[np_key] = value._storage() if is_tensor else value

@@ -63,15 +63,21 @@ def _body(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
     if a.ndim == 1:
         per_line = max(1, (LINEWIDTH - indent) // (fmt.width + 2))
         if summarize and a.shape[0] > 2 * EDGEITEMS:
-            items = [fmt.format(v) for v in a[:EDGEITEMS].tolist()] + [" ..."] + \
-                [fmt.format(v) for v in a[-EDGEITEMS:].tolist()]
+            items = (
+                [fmt.format(v) for v in a[:EDGEITEMS].tolist()]
+                + [" ..."]
+                + [fmt.format(v) for v in a[-EDGEITEMS:].tolist()]
+            )
         else:
             items = [fmt.format(v) for v in a.tolist()]
-        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        lines = [", ".join(items[i : i + per_line]) for i in range(0, len(items), per_line)]
         return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
     if summarize and a.shape[0] > 2 * EDGEITEMS:
-        parts = [_body(a[i], indent + 1, summarize, fmt) for i in range(EDGEITEMS)] + ["..."] + \
-            [_body(a[i], indent + 1, summarize, fmt) for i in range(len(a) - EDGEITEMS, len(a))]
+        parts = (
+            [_body(a[i], indent + 1, summarize, fmt) for i in range(EDGEITEMS)]
+            + ["..."]
+            + [_body(a[i], indent + 1, summarize, fmt) for i in range(len(a) - EDGEITEMS, len(a))]
+        )
     else:
         parts = [_body(a[i], indent + 1, summarize, fmt) for i in range(a.shape[0])]
     return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(parts) + "]"

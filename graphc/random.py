@@ -44,7 +44,8 @@ def _eager_only(name: str) -> None:
     if state.trace is not None:
         where = tracing.user_location()
         raise tracing.TraceError(
-            f"{name} inside a traced function" + (f" at {where}" if where else "")
+            f"{name} inside a traced function"
+            + (f" at {where}" if where else "")
             + " would freeze one random draw into the graph; create the tensor outside and pass it "
             "in, or use dropout-style randomness (graphc.random.key_tensor)"
         )
@@ -68,7 +69,9 @@ def normal(shape, mean=0.0, std=1.0, dtype=None):
     _eager_only("a random tensor")
     dtype = as_dtype(dtype or DEFAULT_FLOAT)
     np_dtype = dtype.np if dtype.is_floating_point else np.float64
-    return _make(mean + std * _generator.standard_normal(tuple(shape), dtype=np_dtype), dtype, False)
+    return _make(
+        mean + std * _generator.standard_normal(tuple(shape), dtype=np_dtype), dtype, False
+    )
 
 
 def rand(*size, dtype=None, device=None, requires_grad: bool = False):

@@ -1,7 +1,8 @@
-"""`graphc.Tensor`: an eager tensor (a NumPy array) or a traced one (an `ir.Value` of the active trace).
+"""`graphc.Tensor`: an eager tensor (a NumPy array) or a traced one (an `ir.Value` of the active
+trace).
 
-Every operation goes through `graphc.dispatch.apply`, so one piece of user code runs eagerly, records
-for autograd, or traces into a graph. Methods follow PyTorch's names and semantics.
+Every operation goes through `graphc.dispatch.apply`, so one piece of user code runs eagerly,
+records for autograd, or traces into a graph. Methods follow PyTorch's names and semantics.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import copy
 
 import numpy as np
 
-from graphc import autograd, dispatch, tracing
+from graphc import autograd, creation, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device
 from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT
 from graphc.tensor_math import MathMixin
@@ -55,7 +56,9 @@ class Tensor(MathMixin, ShapeMixin):
     def __init__(self, *args, requires_grad: bool = False):
         if len(args) == 1 and isinstance(args[0], Tensor):
             src = args[0]
-            self._init(src._data, src._vc if src._data is not None else None, src._value, src._trace)
+            self._init(
+                src._data, src._vc if src._data is not None else None, src._value, src._trace
+            )
         elif args and all(isinstance(a, (int, np.integer)) for a in args):
             self._init(np.zeros(shape_args(args), dtype=DEFAULT_FLOAT.np))
         else:
@@ -73,7 +76,7 @@ class Tensor(MathMixin, ShapeMixin):
 
     @classmethod
     def _wrap(cls, array: np.ndarray, vc=None) -> Tensor:
-        """An eager tensor around `array` (no copy); `vc` shares a version counter with a view base."""
+        """An eager tensor around `array` (no copy); `vc`: the version counter of a view's base."""
         t = object.__new__(Tensor)
         t._init(array, vc)
         return t
@@ -92,7 +95,7 @@ class Tensor(MathMixin, ShapeMixin):
             )
         return self._data
 
-    # -- properties ---------------------------------------------------------------------------------
+    # -- properties --------------------------------------------------------------------------------
     @property
     def shape(self) -> Size:
         return Size(self._data.shape if self._data is not None else self._value.shape)
@@ -147,7 +150,8 @@ class Tensor(MathMixin, ShapeMixin):
         self._check_concrete("numpy()")
         if self._requires_grad:
             raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
             )
         return self._data
 
@@ -209,7 +213,7 @@ class Tensor(MathMixin, ShapeMixin):
         if self._data is None:
             raise tracing.TraceError.for_value(self, what)
 
-    # -- autograd -----------------------------------------------------------------------------------
+    # -- autograd ----------------------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
@@ -243,10 +247,13 @@ class Tensor(MathMixin, ShapeMixin):
     def _version(self) -> int:
         return self._vc[0]
 
-    def backward(self, gradient=None, retain_graph: bool | None = None,
-                 create_graph: bool = False) -> None:
+    def backward(
+        self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Accumulate d(self)/d(leaf) into each leaf's `.grad` (see `graphc.autograd.backward`)."""
-        autograd.backward(self, gradient, retain_graph=bool(retain_graph), create_graph=create_graph)
+        autograd.backward(
+            self, gradient, retain_graph=bool(retain_graph), create_graph=create_graph
+        )
 
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, outside autograd (stop_gradient traced)."""
@@ -268,7 +275,8 @@ class Tensor(MathMixin, ShapeMixin):
     def __deepcopy__(self, memo):
         if self._grad_fn is not None:
             raise RuntimeError(
-                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol"
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                "protocol"
             )
         new = object.__new__(type(self))
         new._init(self._storage().copy())
@@ -279,7 +287,7 @@ class Tensor(MathMixin, ShapeMixin):
         memo[id(self)] = new
         return new
 
-    # -- dtype and device ---------------------------------------------------------------------------
+    # -- dtype and device --------------------------------------------------------------------------
     def to(self, *args, **kwargs) -> Tensor:
         """`to(dtype)`, `to(device)`, `to(device, dtype)` or `to(other_tensor)`."""
         dtype = kwargs.pop("dtype", None)
@@ -303,8 +311,13 @@ class Tensor(MathMixin, ShapeMixin):
     def type(self, dtype=None):
         """`type()` names the tensor type; `type(dtype)` converts."""
         if dtype is None:
-            kind = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-                    "bool": "Bool"}[self.dtype.name]
+            kind = {
+                "float32": "Float",
+                "float64": "Double",
+                "int64": "Long",
+                "int32": "Int",
+                "bool": "Bool",
+            }[self.dtype.name]
             return f"graphc.{kind}Tensor"
         return dispatch.cast(self, dtype)
 
@@ -326,7 +339,7 @@ class Tensor(MathMixin, ShapeMixin):
     def type_as(self, other: Tensor) -> Tensor:
         return dispatch.cast(self, other.dtype)
 
-    # -- copies -------------------------------------------------------------------------------------
+    # -- copies ------------------------------------------------------------------------------------
     def clone(self) -> Tensor:
         """A copy that autograd sees as an identity."""
         out = dispatch.apply("cast", self, dtype=self.dtype.name)
@@ -337,8 +350,33 @@ class Tensor(MathMixin, ShapeMixin):
                 out._grad_fn.outputs[0] = (out._data, out._vc, 0)
         return out
 
+    # -- new tensors like this one ----------------------------------------------------------------
+    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+        return creation.full(size, fill_value, dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 0, dtype, requires_grad)
+
+    new_empty = new_zeros
+
+    def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 1, dtype, requires_grad)
+
+    def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
+        return creation.tensor(data, dtype or self.dtype, requires_grad=requires_grad)
+
+    # -- composites graphc.nn defines --------------------------------------------------------------
+    def softmax(self, dim: int, dtype=None) -> Tensor:
+        from graphc.nn import functional
+
+        return functional.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim: int, dtype=None) -> Tensor:
+        from graphc.nn import functional
+
+        return functional.log_softmax(self, dim, dtype)
+
     def contiguous(self) -> Tensor:
         if self._data is None or self._data.flags.c_contiguous:
             return self
         return self.clone()
-

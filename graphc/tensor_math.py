@@ -1,4 +1,4 @@
-"""Tensor methods that compute: arithmetic and comparison operators, math, reductions, in-place ops."""
+"""Tensor methods that compute: arithmetic, comparisons, math, reductions, in-place ops."""
 
 from __future__ import annotations
 
@@ -17,21 +17,33 @@ _BOOL_ARITHMETIC = ("add", "mul")
 
 
 def _ok(other) -> bool:
-    return isinstance(other, (MathMixin, *_SCALARS))
+    return isinstance(other, (MathMixin, np.ndarray, *_SCALARS))
+
+
+def _operand(x):
+    """NumPy arrays mixed into tensor arithmetic become tensors (as `graphc.tensor` would)."""
+    if isinstance(x, np.ndarray):
+        from graphc import creation
+
+        return creation.tensor(x)
+    return x
 
 
 def _binary(op: str, a, b, dtype=None):
     if not (_ok(a) and _ok(b)):
         return NotImplemented
+    a, b = _operand(a), _operand(b)
     if op in _BOOL_ARITHMETIC and dispatch.common_dtype(a, b).name == "bool":
         # PyTorch adds bools as logical or and multiplies them as logical and.
-        return _logical(*(x if isinstance(x, MathMixin) else dispatch.scalar(x, "bool")
-                          for x in (a, b)), op == "mul")
+        return _logical(
+            *(x if isinstance(x, MathMixin) else dispatch.scalar(x, "bool") for x in (a, b)),
+            op == "mul",
+        )
     return dispatch.binary(op, a, b, dtype=dtype)
 
 
 def _div_dtype(a, b):
-    dtype = dispatch.common_dtype(a, b)
+    dtype = dispatch.common_dtype(_operand(a), _operand(b))
     return dtype if dtype.is_floating_point else DEFAULT_FLOAT
 
 
@@ -51,11 +63,14 @@ def _unary_float(op: str):
 
 def _binary_method(op: str, reflected: bool = False):
     if reflected:
+
         def method(self, other):
             return _binary(op, other, self)
     else:
+
         def method(self, other):
             return _binary(op, self, other)
+
     method.__name__ = f"__r{op}__" if reflected else op
     return method
 
@@ -63,7 +78,7 @@ def _binary_method(op: str, reflected: bool = False):
 class MathMixin:
     __slots__ = ()
 
-    # -- operators ----------------------------------------------------------------------------------
+    # -- operators ---------------------------------------------------------------------------------
     __radd__ = _binary_method("add", reflected=True)
     __sub__ = sub = _binary_method("sub")
     __rsub__ = _binary_method("sub", reflected=True)
@@ -87,10 +102,14 @@ class MathMixin:
         return self + (other if alpha == 1 else other * alpha)
 
     def __truediv__(self, other):
-        return _binary("div", self, other, _div_dtype(self, other)) if _ok(other) else NotImplemented
+        return (
+            _binary("div", self, other, _div_dtype(self, other)) if _ok(other) else NotImplemented
+        )
 
     def __rtruediv__(self, other):
-        return _binary("div", other, self, _div_dtype(self, other)) if _ok(other) else NotImplemented
+        return (
+            _binary("div", other, self, _div_dtype(self, other)) if _ok(other) else NotImplemented
+        )
 
     def div(self, other, rounding_mode=None):
         if rounding_mode is not None:
@@ -136,7 +155,7 @@ class MathMixin:
     __rand__, __ror__ = __and__, __or__
     logical_and, logical_or = __and__, __or__
 
-    # -- math ---------------------------------------------------------------------------------------
+    # -- math --------------------------------------------------------------------------------------
     exp = _unary_float("exp")
     log = _unary_float("log")
     sqrt = _unary_float("sqrt")
@@ -170,7 +189,9 @@ class MathMixin:
     clip = clamp
 
     def masked_fill(self, mask, value):
-        return dispatch.apply("where", _as_bool(mask), *dispatch.promote(value, self, dtype=self.dtype))
+        return dispatch.apply(
+            "where", _as_bool(mask), *dispatch.promote(value, self, dtype=self.dtype)
+        )
 
     def where(self, condition, other):
         return where(condition, self, other)
@@ -206,7 +227,7 @@ class MathMixin:
             raise RuntimeError(f"bmm: expected 3-D tensors, got {self.ndim}-D and {other.ndim}-D")
         return self.matmul(other)
 
-    # -- reductions ---------------------------------------------------------------------------------
+    # -- reductions --------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim: bool = False, dtype=None):
         x = dispatch.cast(self, dtype) if dtype is not None else self
         if not x.dtype.is_floating_point:
@@ -225,7 +246,9 @@ class MathMixin:
         return x.sum(dim, keepdim) / dispatch.scalar(count, x.dtype)
 
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-        correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
+        correction = (
+            (1 if unbiased is None or unbiased else 0) if correction is None else correction
+        )
         axes = normalize_axes(dim, self.ndim) if self.ndim else ()
         count = int(np.prod([self.shape[a] for a in axes], dtype=np.int64))
         centered = self - self.mean(axes or None, keepdim=True)
@@ -259,7 +282,7 @@ class MathMixin:
     def any(self, dim=None, keepdim: bool = False):
         return (self != 0).sum(dim, keepdim) > 0
 
-    # -- in place -----------------------------------------------------------------------------------
+    # -- in place ----------------------------------------------------------------------------------
     def __iadd__(self, other):
         return self._assign(self + other) if _ok(other) else NotImplemented
 
@@ -273,7 +296,7 @@ class MathMixin:
         return self._assign(self / other) if _ok(other) else NotImplemented
 
     def __ipow__(self, other):
-        return self._assign(self ** other) if _ok(other) else NotImplemented
+        return self._assign(self**other) if _ok(other) else NotImplemented
 
     def add_(self, other, alpha=1):
         return self._assign(self.add(other, alpha))
@@ -299,8 +322,9 @@ class MathMixin:
 
     def fill_(self, value):
         value = value.item() if isinstance(value, MathMixin) else value
-        full = dispatch.apply("full", shape=tuple(self.shape), dtype=self.dtype.name,
-                              value=_plain(value, self.dtype))
+        full = dispatch.apply(
+            "full", shape=tuple(self.shape), dtype=self.dtype.name, value=_plain(value, self.dtype)
+        )
         return self._assign(full)
 
     def zero_(self):

@@ -8,7 +8,7 @@ from graphc import dispatch, indexing
 
 
 def axis_index(d: int, ndim: int) -> int:
-    """`d` (negatives count from the end) as an axis of an `ndim`-d tensor, PyTorch's error if out."""
+    """`d` (negatives count from the end) as an axis of an `ndim`-d tensor; PyTorch's error."""
     n = max(ndim, 1)
     if not -n <= d < n:
         raise IndexError(
@@ -65,18 +65,22 @@ class ShapeMixin:
             return self.reshape(1)
         start, end = axis_index(start_dim, self.ndim), axis_index(end_dim, self.ndim)
         shape = self.shape
-        return self.reshape(shape[:start] + (-1,) + shape[end + 1:]) if start <= end else self
+        return self.reshape(shape[:start] + (-1,) + shape[end + 1 :]) if start <= end else self
 
     def unflatten(self, dim: int, sizes):
         dim = axis_index(dim, self.ndim)
         shape = self.shape
-        return self.reshape(shape[:dim] + tuple(sizes) + shape[dim + 1:])
+        return self.reshape(shape[:dim] + tuple(sizes) + shape[dim + 1 :])
 
     def permute(self, *dims):
         perm = tuple(axis_index(d, self.ndim) for d in shape_args(dims))
         if sorted(perm) != list(range(self.ndim)):
-            raise RuntimeError(f"permute(): dims {list(dims)} are not a permutation of {self.ndim} dims")
-        return self if perm == tuple(range(self.ndim)) else dispatch.apply("permute", self, perm=perm)
+            raise RuntimeError(
+                f"permute(): dims {list(dims)} are not a permutation of {self.ndim} dims"
+            )
+        return (
+            self if perm == tuple(range(self.ndim)) else dispatch.apply("permute", self, perm=perm)
+        )
 
     def transpose(self, dim0: int, dim1: int):
         perm = list(range(self.ndim))
@@ -88,7 +92,9 @@ class ShapeMixin:
 
     def t(self):
         if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
         return self.transpose(0, 1) if self.ndim == 2 else self
 
     @property
@@ -118,9 +124,7 @@ class ShapeMixin:
                 f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
                 f"the number of dimensions in the tensor ({len(shape)})"
             )
-        target = tuple(
-            shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes)
-        )
+        target = tuple(shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
         if target == tuple(shape):
             return self
         return dispatch.apply("broadcast_to", self, shape=target)

@@ -27,14 +27,14 @@ _INTERNAL_DIRS = tuple(
 )
 _INTERNAL: dict[str, bool] = {}
 _CONTROL_FLOW_HINT = (
-    "use graphc.where(condition, a, b) (or x.masked_fill) to select values elementwise, or keep the "
-    "branch or loop on Python values and static shapes (x.shape, len(x)), or move it outside the "
-    "traced function"
+    "use graphc.where(condition, a, b) (or x.masked_fill) to select values elementwise, or keep "
+    "the branch or loop on Python values and static shapes (x.shape, len(x)), or move it outside "
+    "the traced function"
 )
 
 
 class TraceError(RuntimeError):
-    """Tracing met Python control flow on a traced value, or another thing a static graph cannot do."""
+    """Tracing met Python control flow on a traced value, or something else a graph cannot hold."""
 
     @classmethod
     def for_value(cls, tensor, what: str, hint: str = _CONTROL_FLOW_HINT) -> TraceError:
@@ -43,13 +43,13 @@ class TraceError(RuntimeError):
         return cls(
             f"{what} needs the data of traced tensor %{value.name} ({value.type})"
             + (f" at {where}" if where else "")
-            + ". A traced graph is static: Python cannot branch, loop or convert on values computed "
-            f"from the inputs. Workaround: {hint}."
+            + ". A traced graph is static: Python cannot branch, loop or convert on values "
+            f"computed from the inputs. Workaround: {hint}."
         )
 
 
 def user_location() -> str:
-    """'file:line' of the innermost stack frame outside the graphc, ir, passes and runtime packages."""
+    """'file:line' of the innermost frame outside the graphc, ir, passes and runtime packages."""
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
@@ -79,20 +79,20 @@ def is_module(obj) -> bool:
 
 
 class Trace:
-    """The state of one active trace: its graph, the tensor -> value maps, the module scope stack."""
+    """One active trace: its graph, the tensor -> value maps, the module scope stack."""
 
     def __init__(self, graph: Graph, module=None):
         self.graph = graph
-        self.state_names: dict[int, str] = {}   # id(param or buffer) -> state_dict name
+        self.state_names: dict[int, str] = {}  # id(param or buffer) -> state_dict name
         self.order: dict[str, int] = {}
         self.module_paths: dict[int, str] = {}
         self.const_names: dict[int, str] = {}
-        self.values: dict[int, object] = {}     # id(eager tensor) -> the Value it reads as now
-        self.params: dict[int, object] = {}     # id(param or buffer) -> its graph param
-        self.updates: dict = {}                 # graph param -> new value (in-place state updates)
+        self.values: dict[int, object] = {}  # id(eager tensor) -> the Value it reads as now
+        self.params: dict[int, object] = {}  # id(param or buffer) -> its graph param
+        self.updates: dict = {}  # graph param -> new value (in-place state updates)
         self.scopes: list[str] = []
-        self.scalars: dict = {}                 # (dtype, bytes) -> shared scalar constant
-        self._keep: list = []                   # tensors whose ids key the maps stay alive
+        self.scalars: dict = {}  # (dtype, bytes) -> shared scalar constant
+        self._keep: list = []  # tensors whose ids key the maps stay alive
         if module is not None:
             self._index_module(module)
 
@@ -154,8 +154,9 @@ class Trace:
         if id(tensor) not in self.state_names:
             where = user_location()
             raise TraceError(
-                "in-place update of a tensor that is neither a parameter nor a buffer of the traced "
-                f"module (shape {list(tensor.shape)})" + (f" at {where}" if where else "")
+                "in-place update of a tensor that is neither a parameter nor a buffer of the "
+                f"traced module (shape {list(tensor.shape)})"
+                + (f" at {where}" if where else "")
                 + "; compute a new tensor instead of updating it in place"
             )
         param = self.params.get(id(tensor)) or self.lift(tensor)
@@ -276,5 +277,7 @@ def _flatten_outputs(result) -> list:
         result = list(result.values())
     if isinstance(result, (tuple, list)):
         return [t for item in result for t in _flatten_outputs(item)]
-    raise TypeError(f"a traced function must return tensors (or tuples/lists/dicts of them), "
-                    f"got {type(result).__name__}")
+    raise TypeError(
+        f"a traced function must return tensors (or tuples/lists/dicts of them), "
+        f"got {type(result).__name__}"
+    )

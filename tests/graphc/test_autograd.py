@@ -22,16 +22,26 @@ FUNCTIONS = {
     "mlp": lambda lib, x, w, b: (lib.tanh(x @ w + b).sigmoid() * 3).sum(),
     "broadcast": lambda lib, x, w, b: ((x.unsqueeze(-1) * b - w.sum(0)) ** 2).mean(),
     "reuse": lambda lib, x, w, b: (x * x + x.exp() - (x / (x.abs() + 1))).sum() + (w * b).sum(),
-    "relu_where": lambda lib, x, w, b: (lib.relu(x @ w) + lib.where(x.sum(1, keepdim=True) > 0,
-                                                                      x @ w, b)).sum(),
-    "max_index": lambda lib, x, w, b: x.max(dim=1).values.sum() + (x @ w)[:, [0, 2]].sum()
-    + x[1:, ::2].pow(3).sum() + b.max(),
-    "reshape": lambda lib, x, w, b: (x.reshape(-1, 2).permute(1, 0) @ x.view(-1, 2)).sum()
-    + lib.cat([w, w * 2], 1).std() + lib.stack([b, b]).var(),
-    "log_sqrt": lambda lib, x, w, b: (x.abs() + 1).log().sum() + ((w * w) + 1).sqrt().mean()
-    + b.sin().cos().sum(),
-    "clamp_min": lambda lib, x, w, b: x.clamp(-0.5, 0.5).sum() + lib.minimum(w, w * 0 + 0.1).sum()
-    + b.amin() + lib.maximum(b, b * 2).sum(),
+    "relu_where": lambda lib, x, w, b: (
+        lib.relu(x @ w) + lib.where(x.sum(1, keepdim=True) > 0, x @ w, b)
+    ).sum(),
+    "max_index": lambda lib, x, w, b: (
+        x.max(dim=1).values.sum() + (x @ w)[:, [0, 2]].sum() + x[1:, ::2].pow(3).sum() + b.max()
+    ),
+    "reshape": lambda lib, x, w, b: (
+        (x.reshape(-1, 2).permute(1, 0) @ x.view(-1, 2)).sum()
+        + lib.cat([w, w * 2], 1).std()
+        + lib.stack([b, b]).var()
+    ),
+    "log_sqrt": lambda lib, x, w, b: (
+        (x.abs() + 1).log().sum() + ((w * w) + 1).sqrt().mean() + b.sin().cos().sum()
+    ),
+    "clamp_min": lambda lib, x, w, b: (
+        x.clamp(-0.5, 0.5).sum()
+        + lib.minimum(w, w * 0 + 0.1).sum()
+        + b.amin()
+        + lib.maximum(b, b * 2).sum()
+    ),
 }
 
 
@@ -214,7 +224,7 @@ def test_long_chain_does_not_hit_the_recursion_limit():
     for _ in range(1500):
         x = x * 1.0001
     x.sum().backward()
-    np.testing.assert_allclose(w.grad.numpy(), [1.0001 ** 1500], rtol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), [1.0001**1500], rtol=1e-4)
 
 
 def test_leaf_grads_never_share_memory():

@@ -23,20 +23,37 @@ def as_torch(t):
 
 # -- creation ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data", [[1.0, 2.0], [[1, 2], [3, 4]], [True, False], 3.5, 7,
-                                  np.array([1.0, 2.0]), np.array([1, 2], dtype=np.int32)])
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [1.0, 2.0],
+        [[1, 2], [3, 4]],
+        [True, False],
+        3.5,
+        7,
+        np.array([1.0, 2.0]),
+        np.array([1, 2], dtype=np.int32),
+    ],
+)
 def test_tensor_infers_the_dtype_torch_does(data):
     assert graphc.tensor(data).dtype.name == str(torch.tensor(data).dtype).split(".")[1]
 
 
 def test_constructors_match_torch():
     pairs = [
-        (graphc.zeros(2, 3), torch.zeros(2, 3)), (graphc.ones((2,)), torch.ones((2,))),
+        (graphc.zeros(2, 3), torch.zeros(2, 3)),
+        (graphc.ones((2,)), torch.ones((2,))),
         (graphc.full((2, 2), 7), torch.full((2, 2), 7)),
         (graphc.full((2,), 1.5), torch.full((2,), 1.5)),
-        (graphc.arange(5), torch.arange(5)), (graphc.arange(1, 2, 0.25), torch.arange(1, 2, 0.25)),
-        (graphc.eye(3), torch.eye(3)), (graphc.linspace(0, 1, 5), torch.linspace(0, 1, 5)),
-        (graphc.zeros_like(graphc.ones(2, dtype=graphc.int64)), torch.zeros_like(torch.ones(2, dtype=torch.int64))),
+        (graphc.arange(5), torch.arange(5)),
+        (graphc.arange(1, 2, 0.25), torch.arange(1, 2, 0.25)),
+        (graphc.eye(3), torch.eye(3)),
+        (graphc.linspace(0, 1, 5), torch.linspace(0, 1, 5)),
+        (
+            graphc.zeros_like(graphc.ones(2, dtype=graphc.int64)),
+            torch.zeros_like(torch.ones(2, dtype=torch.int64)),
+        ),
         (graphc.ones(3, dtype=graphc.float64), torch.ones(3, dtype=torch.float64)),
     ]
     for ours, theirs in pairs:
@@ -76,6 +93,7 @@ def test_manual_seed_repeats_random_tensors():
 
 # -- properties and conversions ------------------------------------------------------------------
 
+
 def test_properties():
     t = graphc.zeros(2, 3, 4)
     assert t.shape == (2, 3, 4) and t.size() == (2, 3, 4) and t.size(-1) == 4
@@ -109,10 +127,13 @@ def test_type_conversions():
     assert t.long().tolist() == [1, -2] and t.int().dtype == graphc.int32
     assert t.type(graphc.float64).dtype == graphc.float64 and t.double().dtype == graphc.float64
     assert t.bool().tolist() == [True, True] and t.type() == "graphc.FloatTensor"
-    assert t.to(graphc.int64).dtype == graphc.int64 and t.to(graphc.zeros(1, dtype=graphc.int32)).dtype == graphc.int32
+    assert (
+        t.to(graphc.int64).dtype == graphc.int64
+        and t.to(graphc.zeros(1, dtype=graphc.int32)).dtype == graphc.int32
+    )
 
 
-# -- type promotion ----------------------------------------------------------------------------------
+# -- type promotion --------------------------------------------------------------------------------
 
 OPERANDS = [
     lambda lib, d: lib.ones(2, dtype=getattr(lib, d) if d != "bool" else lib.bool),
@@ -132,7 +153,11 @@ def test_promotion_matches_torch(left, right, op, zero_dim_right):
 
     def make(lib):
         a = OPERANDS[0](lib, left)
-        b = eval(right) if right in map(repr, SCALARS) else OPERANDS[int(zero_dim_right)](lib, right)
+        b = (
+            eval(right)
+            if right in map(repr, SCALARS)
+            else OPERANDS[int(zero_dim_right)](lib, right)
+        )
         return a, b
 
     try:
@@ -157,24 +182,28 @@ def test_inplace_keeps_dtype_and_refuses_float_into_int():
         graphc.ones(2).add_(graphc.ones(3, 2))
 
 
-# -- repr ---------------------------------------------------------------------------------------------
+# -- repr ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make", [
-    lambda lib: lib.tensor([[1.0, 2.0], [3.0, 4.0]]),
-    lambda lib: lib.tensor([1.5, -2.25, 1e-3]),
-    lambda lib: lib.tensor([1e-5, 1.0, 123456.0]),
-    lambda lib: lib.tensor([1, 2, 300]),
-    lambda lib: lib.tensor([True, False]),
-    lambda lib: lib.tensor(3.0),
-    lambda lib: lib.tensor([1.0, 2.0], dtype=lib.float64),
-    lambda lib: lib.tensor([1, 2], dtype=lib.int32),
-    lambda lib: lib.arange(2000).reshape(40, 50),
-    lambda lib: lib.arange(24.0).reshape(2, 3, 4) / 7,
-    lambda lib: lib.zeros(0, 3),
-    lambda lib: lib.tensor([float("inf"), float("nan"), 1.0]),
-    lambda lib: lib.ones(2, 3, requires_grad=True),
-    lambda lib: lib.tensor([0.1, 0.2], dtype=lib.float64, requires_grad=True),
-])
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.tensor([[1.0, 2.0], [3.0, 4.0]]),
+        lambda lib: lib.tensor([1.5, -2.25, 1e-3]),
+        lambda lib: lib.tensor([1e-5, 1.0, 123456.0]),
+        lambda lib: lib.tensor([1, 2, 300]),
+        lambda lib: lib.tensor([True, False]),
+        lambda lib: lib.tensor(3.0),
+        lambda lib: lib.tensor([1.0, 2.0], dtype=lib.float64),
+        lambda lib: lib.tensor([1, 2], dtype=lib.int32),
+        lambda lib: lib.arange(2000).reshape(40, 50),
+        lambda lib: lib.arange(24.0).reshape(2, 3, 4) / 7,
+        lambda lib: lib.zeros(0, 3),
+        lambda lib: lib.tensor([float("inf"), float("nan"), 1.0]),
+        lambda lib: lib.ones(2, 3, requires_grad=True),
+        lambda lib: lib.tensor([0.1, 0.2], dtype=lib.float64, requires_grad=True),
+    ],
+)
 def test_repr_matches_torch(make):
     assert repr(make(graphc)) == repr(make(torch)).replace("torch.", "graphc.")
 
@@ -189,12 +218,20 @@ def test_repr_names_the_grad_fn():
     assert repr(t) == "tensor([2., 2.], grad_fn=<MulBackward0>)"
 
 
-# -- indexing and assignment -------------------------------------------------------------------------
+# -- indexing and assignment -----------------------------------------------------------------------
 
 KEYS = [
-    (1,), (-1,), (slice(None, None, 2),), (Ellipsis, 0), (None, 1, slice(1, None)),
-    (slice(None), [0, 2]), ([1, 0], slice(None), [0, -1]), ([[0, 1], [1, 0]],),
-    (np.array([True, False, True]),), (slice(1, 100),), (slice(-2, None), None, Ellipsis),
+    (1,),
+    (-1,),
+    (slice(None, None, 2),),
+    (Ellipsis, 0),
+    (None, 1, slice(1, None)),
+    (slice(None), [0, 2]),
+    ([1, 0], slice(None), [0, -1]),
+    ([[0, 1], [1, 0]],),
+    (np.array([True, False, True]),),
+    (slice(1, 100),),
+    (slice(-2, None), None, Ellipsis),
 ]
 
 
@@ -218,8 +255,10 @@ def test_getitem_with_index_tensors_and_errors():
         t[::-1]
 
 
-@pytest.mark.parametrize("key", [0, (slice(None), 1), (Ellipsis, slice(0, 2)), ([0, 2],),
-                                 (np.array([True, False, True]),)])
+@pytest.mark.parametrize(
+    "key",
+    [0, (slice(None), 1), (Ellipsis, slice(0, 2)), ([0, 2],), (np.array([True, False, True]),)],
+)
 def test_setitem_on_plain_tensors_writes_in_place(key):
     a = np.zeros((3, 4))
     t = graphc.from_numpy(a)
@@ -240,7 +279,8 @@ def test_views_share_memory_and_version():
     assert t[0, 0].item() == 1.0 and t._version == v._version == 1
 
 
-# -- in place -----------------------------------------------------------------------------------------
+# -- in place --------------------------------------------------------------------------------------
+
 
 def test_inplace_operators_on_plain_tensors_keep_identity():
     t = graphc.ones(3)
@@ -264,7 +304,10 @@ def test_module_functions():
     a = graphc.tensor([[1.0, -2.0], [3.0, 4.0]])
     assert graphc.sum(a).item() == 6 and graphc.mean(a).item() == 1.5
     assert graphc.max(a).item() == 4 and graphc.argmax(a).item() == 3
-    assert graphc.argmax(a, dim=1).tolist() == [0, 1] and graphc.max(a, 1).indices.tolist() == [0, 1]
+    assert graphc.argmax(a, dim=1).tolist() == [0, 1] and graphc.max(a, 1).indices.tolist() == [
+        0,
+        1,
+    ]
     assert graphc.abs(a).sum().item() == 10 and graphc.relu(a).sum().item() == 8
     assert graphc.cat([a, a], 1).shape == (2, 4) and graphc.stack([a, a]).shape == (2, 2, 2)
     assert graphc.where(a > 0, a, 0).tolist() == [[1, 0], [3, 4]]
@@ -274,4 +317,6 @@ def test_module_functions():
     assert graphc.equal(graphc.exp(graphc.log(a.abs())), graphc.exp(graphc.log(a.abs())))
     assert graphc.is_tensor(a) and not graphc.is_tensor(1.0)
     assert graphc.tanh(a).shape == graphc.sigmoid(a).shape == (2, 2)
-    assert graphc.mm(a, a).tolist() == (torch.tensor(a.tolist()) @ torch.tensor(a.tolist())).tolist()
+    assert (
+        graphc.mm(a, a).tolist() == (torch.tensor(a.tolist()) @ torch.tensor(a.tolist())).tolist()
+    )

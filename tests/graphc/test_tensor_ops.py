@@ -23,7 +23,7 @@ def shapes(seed: int, count: int = 2):
     base = tuple(int(d) for d in rng.integers(1, 5, size=rng.integers(1, 4)))
     out = [base]
     for _ in range(count - 1):
-        dims = list(base[int(rng.integers(0, len(base))):])
+        dims = list(base[int(rng.integers(0, len(base))) :])
         out.append(tuple(1 if rng.random() < 0.4 else d for d in dims))
     rng.shuffle(out)
     return out
@@ -81,7 +81,7 @@ BINARY = {
     "sub": (lambda x, y: x - y, np.subtract, False),
     "mul": (lambda x, y: x * y, np.multiply, False),
     "div": (lambda x, y: x / y, np.divide, True),
-    "pow": (lambda x, y: x ** y, np.power, True),
+    "pow": (lambda x, y: x**y, np.power, True),
     "maximum": (lambda x, y: graphc.maximum(x, y), np.maximum, False),
     "minimum": (lambda x, y: x.minimum(y), np.minimum, False),
     "max_pair": (lambda x, y: graphc.max(x, y), np.maximum, False),
@@ -92,8 +92,11 @@ BINARY = {
     "gt": (lambda x, y: x > y, np.greater, False),
     "ge": (lambda x, y: x >= y, np.greater_equal, False),
     "where": (lambda x, y: graphc.where(x > y, x, y), lambda a, b: np.where(a > b, a, b), False),
-    "masked_fill": (lambda x, y: x.masked_fill(y > 0, 3.0),
-                    lambda a, b: np.where(b > 0, np.asarray(3.0, a.dtype), a), False),
+    "masked_fill": (
+        lambda x, y: x.masked_fill(y > 0, 3.0),
+        lambda a, b: np.where(b > 0, np.asarray(3.0, a.dtype), a),
+        False,
+    ),
 }
 
 
@@ -117,8 +120,12 @@ def test_binary_broadcasting(name, dtype, seed):
 def test_scalar_operands_keep_the_tensor_dtype(dtype, seed):
     (shape,) = shapes(seed, 1)
     a = data(shape, dtype, seed, positive=True)
-    check(lambda x: 2.5 * x - 1 + x / 3 + 2 ** x - (1 / x) + x ** 2,
-          lambda v: 2.5 * v - 1 + v / 3 + 2 ** v - (1 / v) + v ** 2, [a], dtype)
+    check(
+        lambda x: 2.5 * x - 1 + x / 3 + 2**x - (1 / x) + x**2,
+        lambda v: 2.5 * v - 1 + v / 3 + 2**v - (1 / v) + v**2,
+        [a],
+        dtype,
+    )
 
 
 def _axes_for(shape, seed):
@@ -156,16 +163,30 @@ def test_reductions_over_one_dim(name, dtype, keepdim, seed):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_full_reductions(dtype):
     a = data((3, 4, 2), dtype, 0)
-    check(lambda x: x.sum() + x.mean() * x.max() - x.min() + x.sum((0, 2)).sum(),
-          lambda v: v.sum() + v.mean() * v.max() - v.min() + v.sum((0, 2)).sum(), [a], dtype)
+    check(
+        lambda x: x.sum() + x.mean() * x.max() - x.min() + x.sum((0, 2)).sum(),
+        lambda v: v.sum() + v.mean() * v.max() - v.min() + v.sum((0, 2)).sum(),
+        [a],
+        dtype,
+    )
     check(lambda x: x.argmax(), lambda v: np.argmax(v), [a], dtype)
-    check(lambda x: x.std(dim=1, keepdim=True), lambda v: v.std(1, ddof=1, keepdims=True),
-          [a], dtype)
+    check(
+        lambda x: x.std(dim=1, keepdim=True), lambda v: v.std(1, ddof=1, keepdims=True), [a], dtype
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("sa", "sb"), [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((4,), (4, 3)),
-                                        ((3, 4), (4,)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (4,))])
+@pytest.mark.parametrize(
+    ("sa", "sb"),
+    [
+        ((3, 4), (4, 5)),
+        ((2, 3, 4), (4, 2)),
+        ((4,), (4, 3)),
+        ((3, 4), (4,)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+        ((4,), (4,)),
+    ],
+)
 def test_matmul_batched_and_vectors(dtype, sa, sb):
     a, b = data(sa, dtype, 1), data(sb, dtype, 2)
     check(lambda x, y: x @ y, np.matmul, [a, b], dtype)
@@ -188,8 +209,10 @@ SHAPE_CASES = {
     "T": (lambda x: x.T, lambda a: a.transpose(2, 1, 0)),
     "unsqueeze": (lambda x: x.unsqueeze(-1), lambda a: a[..., None]),
     "squeeze": (lambda x: x[:, :1].squeeze(1), lambda a: a[:, 0]),
-    "expand": (lambda x: x[:, :1].expand(3, 2, 5, -1),
-               lambda a: np.broadcast_to(a[:, :1], (3, 2, 5, 4))),
+    "expand": (
+        lambda x: x[:, :1].expand(3, 2, 5, -1),
+        lambda a: np.broadcast_to(a[:, :1], (3, 2, 5, 4)),
+    ),
     "repeat": (lambda x: x.repeat(2, 1, 3), lambda a: np.tile(a, (2, 1, 3))),
     "slices": (lambda x: x[1:, ::2, -2:], lambda a: a[1:, ::2, -2:]),
     "ints": (lambda x: x[-1, 2], lambda a: a[-1, 2]),
@@ -197,15 +220,23 @@ SHAPE_CASES = {
     "int_list": (lambda x: x[:, [2, 0, -1]], lambda a: a[:, [2, 0, -1]]),
     "two_lists": (lambda x: x[[0, 1, 1], :, [3, 0, -1]], lambda a: a[[0, 1, 1], :, [3, 0, -1]]),
     "adjacent_lists": (lambda x: x[:, [0, 2], [1, 3]], lambda a: a[:, [0, 2], [1, 3]]),
-    "index_select": (lambda x: x.index_select(2, graphc.tensor([3, 3, 0])),
-                     lambda a: a[:, :, [3, 3, 0]]),
-    "gather": (lambda x: x.gather(1, graphc.tensor(np.array([[[0, 2, 1, 0]], [[2, 2, 0, 1]]]))),
-               lambda a: np.take_along_axis(a, np.array([[[0, 2, 1, 0]], [[2, 2, 0, 1]]]), 1)),
-    "cat": (lambda x: graphc.cat([x, x[:, :1] * 2], dim=1),
-            lambda a: np.concatenate([a, a[:, :1] * 2], 1)),
+    "index_select": (
+        lambda x: x.index_select(2, graphc.tensor([3, 3, 0])),
+        lambda a: a[:, :, [3, 3, 0]],
+    ),
+    "gather": (
+        lambda x: x.gather(1, graphc.tensor(np.array([[[0, 2, 1, 0]], [[2, 2, 0, 1]]]))),
+        lambda a: np.take_along_axis(a, np.array([[[0, 2, 1, 0]], [[2, 2, 0, 1]]]), 1),
+    ),
+    "cat": (
+        lambda x: graphc.cat([x, x[:, :1] * 2], dim=1),
+        lambda a: np.concatenate([a, a[:, :1] * 2], 1),
+    ),
     "stack": (lambda x: graphc.stack([x, -x], dim=-1), lambda a: np.stack([a, -a], -1)),
-    "split": (lambda x: x.split([1, 2], dim=1)[1] + x.chunk(3, dim=1)[2].sum(),
-              lambda a: a[:, 1:] + a[:, 2:].sum()),
+    "split": (
+        lambda x: x.split([1, 2], dim=1)[1] + x.chunk(3, dim=1)[2].sum(),
+        lambda a: a[:, 1:] + a[:, 2:].sum(),
+    ),
     "unbind": (lambda x: x.unbind(0)[1], lambda a: a[1]),
     "narrow": (lambda x: x.narrow(2, 1, 2), lambda a: a[:, :, 1:3]),
     "detach": (lambda x: x.detach() * 2, lambda a: a * 2),

@@ -79,8 +79,11 @@ def test_function_inputs_from_specs_arrays_and_tensors():
         return a.sum(0) + b * rest[0]
 
     graph = graphc.trace(fn, graphc.spec((2, 3)), np.ones(3, np.float32), graphc.ones(3))
-    assert [(v.name, str(v.type)) for v in graph.inputs] == \
-        [("a", "f32[2,3]"), ("b", "f32[3]"), ("rest0", "f32[3]")]
+    assert [(v.name, str(v.type)) for v in graph.inputs] == [
+        ("a", "f32[2,3]"),
+        ("b", "f32[3]"),
+        ("rest0", "f32[3]"),
+    ]
     assert graph.name == "fn"
 
 
@@ -109,18 +112,22 @@ def _while_model(X):
     return X
 
 
-@pytest.mark.parametrize(("fn", "marker", "what"), [
-    (_while_model, "MARK-while", "bool()"),
-    (lambda x: x.sum().item(), "MARK-case", "item()"),  # MARK-case
-    (lambda x: float(x.sum()), "MARK-case", "float()"),  # MARK-case
-    (lambda x: int(x.sum()), "MARK-case", "int()"),  # MARK-case
-    (lambda x: [1, 2][x[0, 0].long()], "MARK-case", "index"),  # MARK-case
-    (lambda x: [t for t in x], "MARK-case", "iteration"),  # MARK-case
-    (lambda x: x.tolist(), "MARK-case", "tolist()"),  # MARK-case
-    (lambda x: x.numpy(), "MARK-case", "numpy()"),  # MARK-case
-    (lambda x: x[x > 0], "MARK-case", "boolean-mask"),  # MARK-case
-    (lambda x: x if x.max() > 0 else -x, "MARK-case", "bool()"),  # MARK-case
-], ids=["while", "item", "float", "int", "index", "iter", "tolist", "numpy", "mask", "if"])
+@pytest.mark.parametrize(
+    ("fn", "marker", "what"),
+    [
+        (_while_model, "MARK-while", "bool()"),
+        (lambda x: x.sum().item(), "MARK-case", "item()"),  # MARK-case
+        (lambda x: float(x.sum()), "MARK-case", "float()"),  # MARK-case
+        (lambda x: int(x.sum()), "MARK-case", "int()"),  # MARK-case
+        (lambda x: [1, 2][x[0, 0].long()], "MARK-case", "index"),  # MARK-case
+        (lambda x: [t for t in x], "MARK-case", "iteration"),  # MARK-case
+        (lambda x: x.tolist(), "MARK-case", "tolist()"),  # MARK-case
+        (lambda x: x.numpy(), "MARK-case", "numpy()"),  # MARK-case
+        (lambda x: x[x > 0], "MARK-case", "boolean-mask"),  # MARK-case
+        (lambda x: x if x.max() > 0 else -x, "MARK-case", "bool()"),  # MARK-case
+    ],
+    ids=["while", "item", "float", "int", "index", "iter", "tolist", "numpy", "mask", "if"],
+)
 def test_control_flow_on_traced_values_raises_trace_error(fn, marker, what):
     X = graphc.ones(2, 2)
     assert fn(X) is not None  # eagerly it runs
