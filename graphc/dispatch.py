@@ -12,7 +12,7 @@ import numpy as np
 
 from graphc import autograd, state, tracing
 from graphc import tensor_core as _tensor
-from graphc.dtypes import as_dtype, result_type
+from graphc.dtypes import as_dtype, bool_, result_type
 from ir.errors import ShapeError
 from ir.ops.registry import NONDIFFERENTIABLE, SHAPE, get_op
 
@@ -50,7 +50,7 @@ def _infer(op: str, arrays, attrs: dict):
 
 
 def _eager_apply(op: str, tensors, attrs: dict):
-    arrays = [t._storage() for t in tensors]
+    arrays = [t._data if t._data is not None else t._storage() for t in tensors]
     full, dtypes, is_view, opdef = _infer(op, arrays, attrs)
     result = opdef.impl(np, *arrays, **full)
     results = result if isinstance(result, tuple) else (result,)
@@ -82,9 +82,23 @@ def cast(t: _tensor.Tensor, dtype) -> _tensor.Tensor:
 
 def common_dtype(*operands):
     """PyTorch's result dtype of Tensors and Python scalars."""
+    if len(operands) == 2:
+        a, b = operands if isinstance(operands[0], _tensor.Tensor) else operands[::-1]
+        if isinstance(a, _tensor.Tensor) and (fast := _same_kind(a.dtype, b)) is not None:
+            return fast
     return result_type(
         *((x.dtype, x.ndim) if isinstance(x, _tensor.Tensor) else x for x in operands)
     )
+
+
+def _same_kind(dtype, other):
+    """`dtype` when `other` (a Tensor of that dtype, or a Python scalar it absorbs) keeps it."""
+    if isinstance(other, _tensor.Tensor):
+        return dtype if other.dtype is dtype else None
+    kept = (type(other) is float and dtype.is_floating_point) or (
+        type(other) is int and dtype is not bool_
+    )
+    return dtype if kept else None
 
 
 def promote(*operands, dtype=None) -> list:

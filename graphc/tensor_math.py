@@ -8,7 +8,7 @@ from numbers import Number
 import numpy as np
 
 from graphc import dispatch, state
-from graphc.dtypes import DEFAULT_FLOAT, int64
+from graphc.dtypes import DEFAULT_FLOAT, bool_, int64
 from graphc.tensor_shape import axis_index, normalize_axes
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -33,7 +33,8 @@ def _binary(op: str, a, b, dtype=None):
     if not (_ok(a) and _ok(b)):
         return NotImplemented
     a, b = _operand(a), _operand(b)
-    if op in _BOOL_ARITHMETIC and dispatch.common_dtype(a, b).name == "bool":
+    dtype = dtype or dispatch.common_dtype(a, b)
+    if op in _BOOL_ARITHMETIC and dtype is bool_:
         # PyTorch adds bools as logical or and multiplies them as logical and.
         return _logical(
             *(x if isinstance(x, MathMixin) else dispatch.scalar(x, "bool") for x in (a, b)),

@@ -234,12 +234,7 @@ def trace(model_or_fn, *example_inputs, module=None) -> Graph:
     graph.set_outputs(outputs)
     graph.updates = list(tr.updates.items())
     graph.params.sort(key=lambda v: tr.order.get(v.name, len(tr.order)))
-    if hasattr(graph, "verify"):
-        try:
-            graph.verify()
-        except ImportError:  # the verifier module is not there yet
-            pass
-    return graph
+    return graph.verify()
 
 
 def _input_names(fn, count: int) -> list[str]:

@@ -320,3 +320,28 @@ def test_module_functions():
     assert (
         graphc.mm(a, a).tolist() == (torch.tensor(a.tolist()) @ torch.tensor(a.tolist())).tolist()
     )
+
+
+def test_tutorial_idioms():
+    pred = graphc.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    y = graphc.tensor([1, 0, 0])
+    correct = (pred.argmax(1) == y).type(graphc.float).sum().item()
+    assert correct == 2.0 and isinstance(correct, float)
+    X = graphc.rand(8, 8)
+    assert X.view((1, 1) + X.shape).shape == (1, 1, 8, 8)
+    assert X.unsqueeze(0).shape == (1, 8, 8) and X.reshape(-1).shape == (64,)
+    assert graphc.tensor([graphc.tensor(1.0), graphc.tensor(2.0)]).tolist() == [1.0, 2.0]
+
+
+def test_new_tensors_numpy_operands_and_softmax():
+    t = graphc.ones(2, dtype=graphc.float64)
+    assert t.new_zeros(3).dtype == graphc.float64 and t.new_ones((2, 2)).sum().item() == 4
+    assert t.new_full((2,), 7).tolist() == [7.0, 7.0]
+    assert t.new_tensor([1, 2]).dtype == graphc.float64
+    assert (np.arange(2.0) + t).tolist() == [1.0, 2.0]
+    assert (t * np.arange(2.0)).tolist() == [0.0, 1.0]
+    s = graphc.tensor([[1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(s.softmax(-1).numpy(), torch.tensor([[1.0, 2.0, 3.0]]).softmax(-1))
+    np.testing.assert_allclose(s.log_softmax(1).exp().sum().item(), 1.0, rtol=1e-6)
+    with graphc.inference_mode():
+        assert not (graphc.ones(1, requires_grad=True) * 2).requires_grad
