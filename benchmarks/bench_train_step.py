@@ -20,8 +20,14 @@ from graphc import nn, optim
 
 
 def quickstart_mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 512), nn.ReLU(),
-                         nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(28 * 28, 512),
+        nn.ReLU(),
+        nn.Linear(512, 512),
+        nn.ReLU(),
+        nn.Linear(512, 10),
+    )
 
 
 def time_steps(step, steps: int, repeats: int) -> float:
@@ -70,8 +76,13 @@ def torch_step(X: np.ndarray, y: np.ndarray, lr: float, state: dict):
     import torch
 
     model = torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(28 * 28, 512), torch.nn.ReLU(),
-        torch.nn.Linear(512, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10))
+        torch.nn.Flatten(),
+        torch.nn.Linear(28 * 28, 512),
+        torch.nn.ReLU(),
+        torch.nn.Linear(512, 512),
+        torch.nn.ReLU(),
+        torch.nn.Linear(512, 10),
+    )
     model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     loss_fn = torch.nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=lr)
@@ -93,8 +104,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS/torch threads (default: the libraries' own choice)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS/torch threads (default: the libraries' own choice)",
+    )
     args = parser.parse_args(argv)
 
     limits = None
@@ -123,8 +138,10 @@ def main(argv=None) -> int:
         first["torch"] = step().item()
         results["torch"] = time_steps(step, args.steps, args.repeats)
 
-    print(f"quickstart MLP 784-512-512-10, batch {args.batch_size}, SGD lr {args.lr}, "
-          f"threads: {args.threads or 'default'}")
+    print(
+        f"quickstart MLP 784-512-512-10, batch {args.batch_size}, SGD lr {args.lr}, "
+        f"threads: {args.threads or 'default'}"
+    )
     print(f"{'':<18}{'ms/step':>10}{'vs torch':>10}{'first loss':>12}")
     for name, ms in results.items():
         ratio = f"{ms / results['torch']:.2f}x" if "torch" in results else "-"

@@ -38,33 +38,65 @@ class UsageError(ValueError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.splitlines()[0]
     data = parser.add_argument_group("data")
-    data.add_argument("--data", choices=DATASETS, default="digits",
-                      help="data set (default: digits, bundled with scikit-learn)")
-    data.add_argument("--root", type=Path, default=Path("data"),
-                      help="folder with the MNIST/FashionMNIST IDX files (default: ./data)")
-    data.add_argument("--download", action="store_true",
-                      help="download missing MNIST/FashionMNIST files into --root")
+    data.add_argument(
+        "--data",
+        choices=DATASETS,
+        default="digits",
+        help="data set (default: digits, bundled with scikit-learn)",
+    )
+    data.add_argument(
+        "--root",
+        type=Path,
+        default=Path("data"),
+        help="folder with the MNIST/FashionMNIST IDX files (default: ./data)",
+    )
+    data.add_argument(
+        "--download",
+        action="store_true",
+        help="download missing MNIST/FashionMNIST files into --root",
+    )
     model = parser.add_argument_group("model and training")
-    model.add_argument("--hidden", type=_positive(int), nargs="*", default=[512, 512],
-                       metavar="N", help="hidden layer widths of the MLP (default: 512 512)")
-    model.add_argument("--optim", choices=sorted(OPTIMIZERS), default="sgd",
-                       help="optimizer (default: sgd)")
-    model.add_argument("--lr", type=_positive(float), default=None,
-                       help="learning rate (default: 0.1 for sgd, 1e-3 adam/adamw/rmsprop, "
-                            "1e-2 adagrad)")
-    model.add_argument("--momentum", type=_non_negative(float), default=None,
-                       help="momentum for sgd and rmsprop (default: 0.9 for sgd)")
+    model.add_argument(
+        "--hidden",
+        type=_positive(int),
+        nargs="*",
+        default=[512, 512],
+        metavar="N",
+        help="hidden layer widths of the MLP (default: 512 512)",
+    )
+    model.add_argument(
+        "--optim", choices=sorted(OPTIMIZERS), default="sgd", help="optimizer (default: sgd)"
+    )
+    model.add_argument(
+        "--lr",
+        type=_positive(float),
+        default=None,
+        help="learning rate (default: 0.1 for sgd, 1e-3 adam/adamw/rmsprop, 1e-2 adagrad)",
+    )
+    model.add_argument(
+        "--momentum",
+        type=_non_negative(float),
+        default=None,
+        help="momentum for sgd and rmsprop (default: 0.9 for sgd)",
+    )
     model.add_argument("--weight-decay", type=_non_negative(float), default=0.0)
     model.add_argument("--epochs", type=_positive(int), default=10, help="(default: 10)")
     model.add_argument("--batch-size", type=_positive(int), default=64, help="(default: 64)")
-    model.add_argument("--seed", type=int, default=0,
-                       help="seed for initialization and shuffling (default: 0)")
-    model.add_argument("--eager", action="store_true",
-                       help="run the loops eagerly instead of compiled, for comparison")
+    model.add_argument(
+        "--seed", type=int, default=0, help="seed for initialization and shuffling (default: 0)"
+    )
+    model.add_argument(
+        "--eager",
+        action="store_true",
+        help="run the loops eagerly instead of compiled, for comparison",
+    )
     out = parser.add_argument_group("output")
-    out.add_argument("--out", type=Path, default=Path("runs/train"),
-                     help="folder for model.safetensors and the graph pictures "
-                          "(default: ./runs/train)")
+    out.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/train"),
+        help="folder for model.safetensors and the graph pictures (default: ./runs/train)",
+    )
     out.add_argument("--no-render", action="store_true", help="do not render the graphs")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -78,18 +110,24 @@ def run(args: argparse.Namespace) -> int:
         return 2 if isinstance(err, UsageError) else 1
 
     graphc.manual_seed(args.seed)
-    train_loader = DataLoader(train_data, batch_size=args.batch_size, shuffle=True,
-                              generator=args.seed)
+    train_loader = DataLoader(
+        train_data, batch_size=args.batch_size, shuffle=True, generator=args.seed
+    )
     test_loader = DataLoader(test_data, batch_size=args.batch_size)
     sample = train_data[0][0]
     model = MLP(sample.numel(), args.hidden, len(train_data.classes))
     loss_fn = nn.CrossEntropyLoss()
     optimizer = make_optimizer(args.optim, model.parameters(), optimizer_options)
-    loop = EagerLoop(model, loss_fn, optimizer) if args.eager \
+    loop = (
+        EagerLoop(model, loss_fn, optimizer)
+        if args.eager
         else CompiledLoop(model, loss_fn, optimizer)
+    )
     mode = "eager" if args.eager else "compiled"
-    print(f"{args.data}: {len(train_data)} train / {len(test_data)} test samples, "
-          f"{mode}, {args.optim} {_describe(optimizer_options)}")
+    print(
+        f"{args.data}: {len(train_data)} train / {len(test_data)} test samples, "
+        f"{mode}, {args.optim} {_describe(optimizer_options)}"
+    )
     print(model)
 
     start = time.perf_counter()
@@ -100,21 +138,26 @@ def run(args: argparse.Namespace) -> int:
         accuracy, test_loss = evaluate(loop, test_loader)
         print(f"Test Error: \n Accuracy: {100 * accuracy:>0.1f}%, Avg loss: {test_loss:>8f} \n")
     elapsed = time.perf_counter() - start
-    print(f"Done! Final test accuracy: {100 * accuracy:.1f}% "
-          f"({mode}, {args.epochs} epoch{'s' if args.epochs > 1 else ''}, {elapsed:.1f} s)")
+    print(
+        f"Done! Final test accuracy: {100 * accuracy:.1f}% "
+        f"({mode}, {args.epochs} epoch{'s' if args.epochs > 1 else ''}, {elapsed:.1f} s)"
+    )
     save_outputs(args.out, model, loop, render=not args.no_render)
     return 0
 
 
 # -- the five steps ------------------------------------------------------------------------------
 
+
 def load_data(name: str, root: Path, download: bool):
     """(train, test) data sets; images come as float Tensors in [0, 1]."""
     if name == "digits":
         return Digits(train=True), Digits(train=False)
     cls = MNIST if name == "mnist" else FashionMNIST
-    return (cls(root, train=True, transform=ToTensor(), download=download),
-            cls(root, train=False, transform=ToTensor(), download=download))
+    return (
+        cls(root, train=True, transform=ToTensor(), download=download),
+        cls(root, train=False, transform=ToTensor(), download=download),
+    )
 
 
 class MLP(nn.Module):
@@ -134,8 +177,13 @@ class MLP(nn.Module):
 
 
 def make_optimizer(name: str, params, options: dict):
-    cls = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW,
-           "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}[name]
+    cls = {
+        "sgd": optim.SGD,
+        "adam": optim.Adam,
+        "adamw": optim.AdamW,
+        "rmsprop": optim.RMSprop,
+        "adagrad": optim.Adagrad,
+    }[name]
     return cls(params, **options)
 
 
@@ -144,8 +192,9 @@ def _optimizer_options(args) -> dict:
     options = {"lr": args.lr if args.lr is not None else default_lr}
     if default_momentum is None:
         if args.momentum is not None:
-            raise UsageError(f"--momentum does not apply to --optim {args.optim} "
-                             "(only to sgd and rmsprop)")
+            raise UsageError(
+                f"--momentum does not apply to --optim {args.optim} (only to sgd and rmsprop)"
+            )
     else:
         options["momentum"] = args.momentum if args.momentum is not None else default_momentum
     if args.weight_decay:
@@ -187,8 +236,9 @@ class CompiledLoop(EagerLoop):
     def train_step(self, X, y):
         key = (tuple(X.shape), tuple(y.shape))
         if key not in self.steps:
-            self.steps[key] = graphc.compile_train_step(self.model, self.loss_fn,
-                                                        self.optimizer, X, y)
+            self.steps[key] = graphc.compile_train_step(
+                self.model, self.loss_fn, self.optimizer, X, y
+            )
         return self.steps[key](X, y)
 
     def predict(self, X):

@@ -9,8 +9,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def _readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
-    return [line for block in blocks[:2] for line in block.splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        line
+        for block in blocks[:2]
+        for line in block.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_readme_opens_with_train_and_test_commands():

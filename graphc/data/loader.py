@@ -18,8 +18,16 @@ class DataLoader:
     `batch_size=None` yields single samples without collating.
     """
 
-    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool = False, *,
-                 drop_last: bool = False, collate_fn=None, generator=None):
+    def __init__(
+        self,
+        dataset,
+        batch_size: int | None = 1,
+        shuffle: bool = False,
+        *,
+        drop_last: bool = False,
+        collate_fn=None,
+        generator=None,
+    ):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
         self.dataset = dataset
@@ -46,7 +54,7 @@ class DataLoader:
                 yield self.dataset[int(i)]
             return
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            indices = order[start:start + self.batch_size]
+            indices = order[start : start + self.batch_size]
             yield self.collate_fn([self.dataset[int(i)] for i in indices])
 
 

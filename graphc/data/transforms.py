@@ -33,7 +33,9 @@ class ToTensor:
         elif array.ndim == 3:
             array = array.transpose(2, 0, 1)
         else:
-            raise ValueError(f"ToTensor expects an H x W or H x W x C image, got shape {array.shape}")
+            raise ValueError(
+                f"ToTensor expects an H x W or H x W x C image, got shape {array.shape}"
+            )
         scale = np.float32(1 / 255) if array.dtype == np.uint8 else np.float32(1)
         return graphc.from_numpy(np.ascontiguousarray(array, dtype=np.float32) * scale)
 

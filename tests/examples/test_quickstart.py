@@ -24,7 +24,8 @@ def _run(folder, monkeypatch, capsys, *argv):
 
 
 def test_quickstart_eager_and_compiled_give_the_same_decreasing_losses(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     eager_out, eager = _run(tmp_path / "eager", monkeypatch, capsys)
     compiled_out, compiled = _run(tmp_path / "compiled", monkeypatch, capsys, "--compile")
     assert len(eager) == len(compiled) == 10  # 23 batches per Digits epoch, every 5th printed

@@ -56,14 +56,17 @@ def test_other_optimizer_trains(tmp_path, capsys):
     assert status == 0 and "adam lr=0.001" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--epochs", "0"], "--epochs: must be positive"),
-    (["--lr", "-1"], "--lr: must be positive"),
-    (["--hidden", "64", "x"], "--hidden: invalid"),
-    (["--data", "cifar"], "invalid choice: 'cifar'"),
-    (["--bogus"], "unrecognized arguments: --bogus"),
-    (["--optim", "adam", "--momentum", "0.5"], "--momentum does not apply to --optim adam"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--epochs", "0"], "--epochs: must be positive"),
+        (["--lr", "-1"], "--lr: must be positive"),
+        (["--hidden", "64", "x"], "--hidden: invalid"),
+        (["--data", "cifar"], "invalid choice: 'cifar'"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--optim", "adam", "--momentum", "0.5"], "--momentum does not apply to --optim adam"),
+    ],
+)
 def test_bad_arguments_give_one_line_error(tmp_path, capsys, argv, message):
     status = cli.main(["train", "--out", str(tmp_path), *argv])
     _, err = capsys.readouterr()

@@ -23,8 +23,10 @@ from graphc.data.datasets import DownloadError, IDXError, read_idx, write_idx
 
 
 def _rows(n=10):
-    return TensorDataset(graphc.from_numpy(np.arange(n * 2, dtype=np.float32).reshape(n, 2)),
-                         graphc.from_numpy(np.arange(n, dtype=np.int64)))
+    return TensorDataset(
+        graphc.from_numpy(np.arange(n * 2, dtype=np.float32).reshape(n, 2)),
+        graphc.from_numpy(np.arange(n, dtype=np.int64)),
+    )
 
 
 def _labels(loader):
@@ -32,6 +34,7 @@ def _labels(loader):
 
 
 # -- DataLoader ----------------------------------------------------------------------------------
+
 
 def test_batches_in_order_with_short_last_batch():
     loader = DataLoader(_rows(10), batch_size=4)
@@ -61,8 +64,7 @@ def test_shuffle_is_a_permutation_and_reproducible_by_seed():
 
 
 def test_shuffle_draws_a_new_order_each_epoch():
-    loader = DataLoader(_rows(50), batch_size=50, shuffle=True,
-                        generator=np.random.default_rng(0))
+    loader = DataLoader(_rows(50), batch_size=50, shuffle=True, generator=np.random.default_rng(0))
     assert not np.array_equal(_labels(loader), _labels(loader))
 
 
@@ -115,6 +117,7 @@ def test_random_split():
 
 # -- Digits --------------------------------------------------------------------------------------
 
+
 def test_digits_shapes_ranges_and_split():
     train, test = Digits(train=True), Digits(train=False)
     assert (len(train), len(test)) == (1437, 360)
@@ -151,14 +154,20 @@ def test_digits_are_scikit_learns_digits():
 
 
 def test_digits_accepts_tutorial_keywords_and_transforms():
-    ds = Digits(root="unused", train=True, download=True, transform=ToTensor(),
-                target_transform=lambda y: y + 100)
+    ds = Digits(
+        root="unused",
+        train=True,
+        download=True,
+        transform=ToTensor(),
+        target_transform=lambda y: y + 100,
+    )
     image, label = ds[5]
     assert tuple(image.shape) == (1, 8, 8)
     assert label == int(Digits().targets[5]) + 100
 
 
 # -- IDX files and MNIST / FashionMNIST ----------------------------------------------------------
+
 
 @pytest.mark.parametrize("compress", [True, False])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
@@ -249,6 +258,7 @@ def test_download_failure_is_a_clear_error(tmp_path, monkeypatch):
 
 
 # -- transforms ----------------------------------------------------------------------------------
+
 
 def test_to_tensor_scales_uint8_and_moves_channels():
     gray = ToTensor()(np.full((4, 5), 255, np.uint8))

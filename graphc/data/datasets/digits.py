@@ -33,9 +33,9 @@ def stratified_split(labels: np.ndarray, test_size: int, seed: int):
     take = np.floor(exact).astype(int)
     # hand the rounding remainder to the classes with the largest fractional parts
     take[np.argsort(take - exact, kind="stable")[: test_size - take.sum()]] += 1
-    test = np.concatenate([
-        rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)
-    ])
+    test = np.concatenate(
+        [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)]
+    )
     return np.setdiff1d(np.arange(len(labels)), test), np.sort(test)
 
 
@@ -57,8 +57,14 @@ class Digits(Dataset):
 
     classes = tuple(str(i) for i in range(10))
 
-    def __init__(self, root=None, train: bool = True, transform=None, target_transform=None,
-                 download: bool = False):
+    def __init__(
+        self,
+        root=None,
+        train: bool = True,
+        transform=None,
+        target_transform=None,
+        download: bool = False,
+    ):
         train_x, train_y, test_x, test_y = _split()
         self.train = train
         self.data = train_x if train else test_x

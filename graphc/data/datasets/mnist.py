@@ -33,11 +33,27 @@ class MNIST(Dataset):
         ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
         ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
     )
-    classes = ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
-               "7 - seven", "8 - eight", "9 - nine")
+    classes = (
+        "0 - zero",
+        "1 - one",
+        "2 - two",
+        "3 - three",
+        "4 - four",
+        "5 - five",
+        "6 - six",
+        "7 - seven",
+        "8 - eight",
+        "9 - nine",
+    )
 
-    def __init__(self, root, train: bool = True, transform=None, target_transform=None,
-                 download: bool = False):
+    def __init__(
+        self,
+        root,
+        train: bool = True,
+        transform=None,
+        target_transform=None,
+        download: bool = False,
+    ):
         self.root = Path(root).expanduser()
         self.train = train
         self.transform = transform
@@ -105,8 +121,10 @@ class MNIST(Dataset):
 
     def __repr__(self) -> str:
         split = "Train" if self.train else "Test"
-        return f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n    " \
-               f"Root location: {self.root}\n    Split: {split}"
+        return (
+            f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n    "
+            f"Root location: {self.root}\n    Split: {split}"
+        )
 
 
 class FashionMNIST(MNIST):
@@ -119,8 +137,18 @@ class FashionMNIST(MNIST):
         ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
         ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
     )
-    classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-               "Sneaker", "Bag", "Ankle boot")
+    classes = (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
 
 
 def _existing(folder: Path, name: str) -> Path | None:
