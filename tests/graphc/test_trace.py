@@ -237,3 +237,37 @@ def test_scalar_constants_are_shared_and_repr_of_traced_tensor():
     graph = graphc.trace(fn, graphc.ones(3))
     assert seen == ["tensor(<traced %x: f32[3]>)"]
     assert [str(c.type) for c in graph.constants] == ["f32[]", "f32[]"]  # 0 and 1
+
+
+def test_traced_index_tensors_and_mask_assignment():
+    def fn(x, idx):
+        y = x[idx] + x[:, idx].sum()
+        y[y > 1.0] = 0.0  # a mask assignment traces as where
+        return y
+
+    x = np.arange(12.0, dtype=np.float32).reshape(3, 4) / 10
+    idx = np.array([-1, 0, 2], dtype=np.int64)
+    graph = graphc.trace(fn, x, idx)
+    (out,) = run(graph, [x, idx])
+    np.testing.assert_allclose(out, fn(graphc.from_numpy(x.copy()), graphc.from_numpy(idx)).numpy())
+
+    def scatter(x, idx):
+        x[idx] = 1.0
+        return x
+
+    with pytest.raises(NotImplementedError, match="graphc.where"):
+        graphc.trace(scatter, x, idx)
+
+
+def test_function_trace_names_params_of_the_given_module():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+
+    def loss(x):
+        return model(x).sum()
+
+    named = graphc.trace(loss, graphc.ones(4, 3), module=model)
+    assert [p.name for p in named.params] == ["0.weight", "0.bias"]
+    assert {n.meta.get("scope") for n in named.nodes} == {"0", "1", None}
+    anonymous = graphc.trace(loss, graphc.ones(4, 3))
+    assert not anonymous.params and len(anonymous.constants) >= 2  # weights frozen as constants
+    assert {n.meta.get("scope") for n in anonymous.nodes} >= {"Linear", "ReLU"}
