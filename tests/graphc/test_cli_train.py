@@ -7,6 +7,7 @@ import pytest
 
 import graphc
 from graphc import cli
+from graphc.data.datasets import write_idx
 from graphc.train import MLP
 
 FAST = ["--epochs", "1", "--hidden", "32", "--no-progress"]
@@ -74,6 +75,24 @@ def test_bad_arguments_give_one_line_error(tmp_path, capsys, argv, message):
     assert err.count("\n") == 1 and err.startswith("graphc train: error:")
     assert message in err
     assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_trains_on_fashion_mnist_files(tmp_path, capsys):
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 96), ("t10k", 40)):
+        write_idx(
+            raw / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), np.uint8)
+        )
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
+    status, out, _ = _train(
+        tmp_path / "out", capsys, "--data", "fashion-mnist", "--root", str(tmp_path / "data")
+    )
+    assert status == 0
+    assert "fashion-mnist: 96 train / 40 test samples" in out
+    state = graphc.load(tmp_path / "out" / "model.safetensors")
+    assert tuple(state["linear_relu_stack.0.weight"].shape) == (32, 28 * 28)
 
 
 def test_missing_data_files_name_them(tmp_path, capsys):
