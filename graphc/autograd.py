@@ -154,12 +154,12 @@ def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool
         _PLANS[key] = plan
     inputs, grads = plan.run(order, leaves, seed)
     # A gradient array becomes .grad without a copy only if nothing else can see its memory: a
-    # writable C-contiguous array whose base is neither a backward input nor another leaf's
+    # writable array (any layout) whose base is neither a backward input nor another leaf's
     # gradient (d(x + y) gives both leaves one array).
     seen = {id(_root_base(a)) for a in inputs}
     for slot, grad in zip(plan.wrt_slots, grads):
         base = _root_base(grad)
-        private = grad.flags.writeable and grad.flags.c_contiguous and id(base) not in seen
+        private = grad.flags.writeable and id(base) not in seen
         _accumulate(leaves[slot][0], grad, copy=not private)
         seen.add(id(base))
     if not retain_graph:
