@@ -15,7 +15,8 @@ class DataLoader:
     `shuffle=True` draws a new order each epoch from `generator`: None uses graphc's global
     generator (seeded by `graphc.manual_seed`), an int seeds a private one when the loader is made,
     and a `numpy.random.Generator` is used as given. `drop_last` drops a final short batch.
-    `batch_size=None` yields single samples without collating.
+    `batch_size=None` yields single samples without collating. `num_workers` and `pin_memory`
+    are accepted so PyTorch code runs unchanged; loading always happens in this process.
     """
 
     def __init__(
@@ -27,6 +28,8 @@ class DataLoader:
         drop_last: bool = False,
         collate_fn=None,
         generator=None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")

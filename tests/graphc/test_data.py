@@ -47,6 +47,11 @@ def test_batches_in_order_with_short_last_batch():
     np.testing.assert_array_equal(batches[1][0].numpy(), [[8, 9], [10, 11], [12, 13], [14, 15]])
 
 
+def test_accepts_pytorch_worker_arguments():
+    loader = DataLoader(_rows(6), 3, shuffle=True, num_workers=4, pin_memory=True, generator=0)
+    assert sorted(_labels(loader)) == list(range(6))
+
+
 def test_drop_last():
     loader = DataLoader(_rows(10), batch_size=4, drop_last=True)
     assert len(loader) == 2
