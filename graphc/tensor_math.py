@@ -351,36 +351,44 @@ class MathMixin:
         a graph update.
         """
         trace = state.trace
+        wants_grad = trace is None and state.grad_enabled and (
+            self._requires_grad or result._requires_grad
+        )
+        if wants_grad and self._requires_grad and self._grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        result = _fit(self, result)
         if trace is not None:
             if self._data is None:
                 self._value = result._value
             else:
                 trace.assign(self, result)
-            return self
-        wants_grad = state.grad_enabled and (self._requires_grad or result._requires_grad)
-        if wants_grad and self._requires_grad and self._grad_fn is None:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation."
-            )
-        if wants_grad:
+        elif wants_grad:
             self._data, self._vc = result._data, result._vc
             self._grad_fn, self._out_index = result._grad_fn, result._out_index
             self._requires_grad = True
-            return self
-        new = result._storage()
-        if new.shape != self._data.shape:
-            raise RuntimeError(
-                f"output with shape {list(self._data.shape)} doesn't match the broadcast shape "
-                f"{list(new.shape)}"
-            )
-        if not np.can_cast(new.dtype, self._data.dtype, "same_kind"):
-            raise RuntimeError(
-                f"result type {result.type()[7:-6]} can't be cast to the desired output type "
-                f"{self.type()[7:-6]}"
-            )
-        np.copyto(self._data, new, casting="unsafe")
-        self._vc[0] += 1
+        else:
+            np.copyto(self._data, result._storage())
+            self._vc[0] += 1
         return self
+
+
+def _fit(target, result):
+    """`result` checked to have `target`'s shape and cast to its dtype, as in-place ops require."""
+    if tuple(result.shape) != tuple(target.shape):
+        raise RuntimeError(
+            f"output with shape {list(target.shape)} doesn't match the broadcast shape "
+            f"{list(result.shape)}"
+        )
+    if result.dtype is target.dtype:
+        return result
+    if not np.can_cast(result.dtype.np, target.dtype.np, "same_kind"):
+        raise RuntimeError(
+            f"result type {result.type()[7:-6]} can't be cast to the desired output type "
+            f"{target.type()[7:-6]}"
+        )
+    return dispatch.cast(result, target.dtype)
 
 
 def _plain(value, dtype):

@@ -271,3 +271,25 @@ def test_function_trace_names_params_of_the_given_module():
     anonymous = graphc.trace(loss, graphc.ones(4, 3))
     assert not anonymous.params and len(anonymous.constants) >= 2  # weights frozen as constants
     assert {n.meta.get("scope") for n in anonymous.nodes} >= {"Linear", "ReLU"}
+
+
+def test_traced_inplace_ops_keep_shape_and_dtype_rules():
+    def grow(x):
+        x += graphc.ones(2, 3)
+        return x
+
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        graphc.trace(grow, graphc.ones(3))
+
+    def halve(x):
+        x /= 2
+        return x
+
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        graphc.trace(halve, graphc.ones(3, dtype=graphc.int64))
+
+    def accumulate(x):
+        x += graphc.ones(3, dtype=graphc.float64)
+        return x
+
+    assert graphc.trace(accumulate, graphc.ones(3)).outputs[0].dtype == "float32"
