@@ -58,8 +58,10 @@ def _eager_apply(op: str, tensors, attrs: dict):
     for array, dt in zip(results, dtypes):
         if type(array) is not np.ndarray or array.dtype != dt:
             array = np.asarray(array).astype(dt, copy=False)
-        # A view op's result aliases its input: in-place changes to either bump one version counter.
-        outs.append(_tensor.Tensor._wrap(array, tensors[0]._vc if is_view and tensors else None))
+        # A result that views its input shares its version counter: in-place changes to either
+        # are seen by autograd's checks on both.
+        view = is_view and array.base is not None and np.may_share_memory(array, arrays[0])
+        outs.append(_tensor.Tensor._wrap(array, tensors[0]._vc if view else None))
     recording = state.grad_enabled and not opdef.has(NONDIFFERENTIABLE)
     if recording and any(t._requires_grad for t in tensors):
         autograd.record(op, full, tensors, outs)

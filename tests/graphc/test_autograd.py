@@ -237,3 +237,17 @@ def test_leaf_grads_never_share_memory():
     (z + 0).backward(seed)
     seed.numpy()[0] = 100.0
     assert z.grad.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_only_real_views_share_the_version_counter():
+    w = graphc.ones(3, requires_grad=True)
+    a = graphc.tensor([1.0, 2.0, 3.0])
+    loss = (w * a).sum()  # saves a
+    joined = graphc.cat([a, a])  # a copy: writing it leaves a's version alone
+    joined += 1
+    loss.backward()
+    assert w.grad.tolist() == [1.0, 2.0, 3.0]
+    loss = (w * a).sum()
+    a[1:] += 1  # a slice is a view: a's version moves
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
