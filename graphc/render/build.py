@@ -39,7 +39,7 @@ def is_scalar(value: Value) -> bool:
 
 
 class Drawing:
-    """Collects vertices (placed in clusters), edges and the legend; `to_dot()` emits them."""
+    """Collects vertices (placed in clusters), edges and the kinds used; `emit.to_dot` emits them."""
 
     def __init__(self, graph: Graph, depth: int | None, plan: MemoryPlanLike | None):
         self.graph, self.plan = graph, plan
@@ -132,12 +132,15 @@ def node_tooltip(node: Node) -> str:
 class GraphDrawing(Drawing):
     """Walks a graph: leaves, nodes (boxes and fused clusters included), outputs, updates, links."""
 
-    def draw(self) -> None:
-        graph = self.graph
+    def __init__(self, graph: Graph, depth: int | None, plan: MemoryPlanLike | None):
+        super().__init__(graph, depth, plan)
         self.alias: dict[Value, Value] = {}  # a fused subgraph's input -> the outer value
         self.backward_of: list[tuple[str, str]] = []  # (grad_of name, backward vertex), in order
+        self.known_scopes: dict[str, set[str]] = {}  # phase -> module paths its ops run in
+
+    def draw(self) -> None:
+        graph = self.graph
         users = graph.users()
-        self.known_scopes = {}
         for node in graph.nodes:
             scopes = self.known_scopes.setdefault(layout.phase_of(node.meta), set())
             scopes.update(layout.scope_parts(node.meta.get("scope")))

@@ -75,7 +75,7 @@ def cluster_for_key(key: str) -> tuple[str, dict[str, str]]:
     if kind == "phase":
         return rest, dict(style.PHASE_CLUSTER_ATTRS)
     phase, _, path = rest.partition("/")
-    label = path if phase == "forward" else f"∇ {path}" if phase == "backward" else path
+    label = f"∇ {path}" if phase == "backward" else path
     return label, {**style.CLUSTER_ATTRS[phase], "tooltip": f"module {path} ({phase})"}
 
 
