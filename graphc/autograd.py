@@ -154,12 +154,13 @@ def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool
         _PLANS[key] = plan
     inputs, grads = plan.run(order, leaves, seed)
     # A gradient array becomes .grad without a copy only if nothing else can see its memory: a
-    # writable array (any layout) whose base is neither a backward input nor another leaf's
-    # gradient (d(x + y) gives both leaves one array).
+    # writable C-contiguous array whose base is neither a backward input nor another leaf's
+    # gradient (d(x + y) gives both leaves one array). Others are copied into C order, which the
+    # optimizer's several elementwise passes over each gradient read fastest.
     seen = {id(_root_base(a)) for a in inputs}
     for slot, grad in zip(plan.wrt_slots, grads):
         base = _root_base(grad)
-        private = grad.flags.writeable and id(base) not in seen
+        private = grad.flags.writeable and grad.flags.c_contiguous and id(base) not in seen
         _accumulate(leaves[slot][0], grad, copy=not private)
         seen.add(id(base))
     if not retain_graph:
@@ -192,7 +193,7 @@ def _accumulate(leaf, grad, copy: bool = True) -> None:
     if grad.dtype != leaf._data.dtype:
         grad, copy = grad.astype(leaf._data.dtype), False
     if leaf.grad is None or leaf.grad._data is None or leaf.grad._data.shape != grad.shape:
-        leaf.grad = _tensor.Tensor._wrap(np.array(grad, copy=True) if copy else grad)
+        leaf.grad = _tensor.Tensor._wrap(np.array(grad, order="C", copy=True) if copy else grad)
     else:
         np.add(leaf.grad._data, grad, out=leaf.grad._data)
 

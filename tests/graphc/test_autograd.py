@@ -262,3 +262,10 @@ def test_only_real_views_share_the_version_counter():
     a[1:] += 1  # a slice is a view: a's version moves
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+def test_gradients_are_c_contiguous():
+    w = graphc.ones(4, 3, requires_grad=True)
+    (graphc.ones(2, 4) @ w).sum().backward()
+    (graphc.ones(2, 3) @ w.T).sum().backward()
+    assert w.grad.numpy().flags.c_contiguous and w.grad.tolist() == [[4.0] * 3] * 4
