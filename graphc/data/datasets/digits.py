@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphc.data.dataset import Dataset
+from graphc.data.datasets.labelled import LabelledImages
 
 TEST_SIZE = 360  # of 1797 images: 1437 train / 360 test, about 80 / 20
 SPLIT_SEED = 0
@@ -46,7 +46,7 @@ def _split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return images[train], labels[train], images[test], labels[test]
 
 
-class Digits(Dataset):
+class Digits(LabelledImages):
     """The 1797 8 x 8 digit images that scikit-learn ships (`load_digits`), split 1437 / 360.
 
     The split is stratified by class and fixed (the same on every machine). A sample is
@@ -72,19 +72,7 @@ class Digits(Dataset):
         self.transform = transform
         self.target_transform = target_transform
 
-    def __getitem__(self, index):
+    def image(self, index):
         import graphc
 
-        image, target = graphc.from_numpy(self.data[index]), int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __repr__(self) -> str:
-        split = "Train" if self.train else "Test"
-        return f"Dataset Digits\n    Number of datapoints: {len(self)}\n    Split: {split}"
+        return graphc.from_numpy(self.data[index])

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from graphc.data.dataset import Dataset
 from graphc.data.datasets.idx import read_idx
+from graphc.data.datasets.labelled import LabelledImages
 
 
 class DownloadError(RuntimeError):
     """The data set files could not be downloaded."""
 
 
-class MNIST(Dataset):
+class MNIST(LabelledImages):
     """The MNIST handwritten digits: 28 x 28 uint8 images, labels 0-9 (60000 train, 10000 test).
 
     Files are looked up in `root/<ClassName>/raw/` (torchvision's layout), `root/<ClassName>/` and
@@ -108,23 +108,8 @@ class MNIST(Dataset):
                 continue
             _download(self.mirrors, filename, md5, target)
 
-    def __getitem__(self, index):
-        image, target = self.data[index], int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            target = self.target_transform(target)
-        return image, target
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __repr__(self) -> str:
-        split = "Train" if self.train else "Test"
-        return (
-            f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n    "
-            f"Root location: {self.root}\n    Split: {split}"
-        )
+    def repr_lines(self) -> list[str]:
+        return [f"Root location: {self.root}"]
 
 
 class FashionMNIST(MNIST):
