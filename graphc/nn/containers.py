@@ -22,25 +22,8 @@ def _index(idx, size: int) -> int:
     return idx % size
 
 
-class Sequential(Module):
-    """Modules run in order, each fed the previous one's output.
-
-    Built from modules (named '0', '1', ...) or from an OrderedDict of named modules.
-    """
-
-    def __init__(self, *args):
-        super().__init__()
-        if len(args) == 1 and isinstance(args[0], OrderedDict):
-            for key, module in args[0].items():
-                self.add_module(key, module)
-        else:
-            for idx, module in enumerate(args):
-                self.add_module(str(idx), module)
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return type(self)(OrderedDict(list(self._modules.items())[idx]))
-        return list(self._modules.values())[_index(idx, len(self))]
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: members '0', '1', ... kept dense, list-like access."""
 
     def __setitem__(self, idx: int, module: Module) -> None:
         key = list(self._modules)[_index(idx, len(self))]
@@ -61,14 +44,35 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules.values())
 
-    def append(self, module: Module) -> Sequential:
+    def append(self, module: Module):
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules) -> Sequential:
+    def extend(self, modules):
         for module in modules:
             self.append(module)
         return self
+
+
+class Sequential(_ModuleSequence):
+    """Modules run in order, each fed the previous one's output.
+
+    Built from modules (named '0', '1', ...) or from an OrderedDict of named modules.
+    """
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for key, module in args[0].items():
+                self.add_module(key, module)
+        else:
+            for idx, module in enumerate(args):
+                self.add_module(str(idx), module)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[idx]))
+        return list(self._modules.values())[_index(idx, len(self))]
 
     def forward(self, input):
         for module in self:
@@ -76,7 +80,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered as '0', '1', ...; indexable, iterable, no forward."""
 
     def __init__(self, modules=None):
@@ -89,34 +93,8 @@ class ModuleList(Module):
             return type(self)(list(self._modules.values())[idx])
         return self._modules[str(_index(idx, len(self)))]
 
-    def __setitem__(self, idx: int, module: Module) -> None:
-        setattr(self, str(_index(idx, len(self))), module)
-
-    def __delitem__(self, idx) -> None:
-        keys = list(self._modules)
-        for key in keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self))]]:
-            delattr(self, key)
-        self.__dict__["_modules"] = OrderedDict(
-            (str(i), m) for i, m in enumerate(self._modules.values())
-        )
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
     def __iadd__(self, modules):
         return self.extend(modules)
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> ModuleList:
-        for module in modules:
-            self.append(module)
-        return self
 
     def insert(self, index: int, module: Module) -> None:
         modules = list(self._modules.values())
