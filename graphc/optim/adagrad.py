@@ -31,11 +31,7 @@ class Adagrad(Optimizer):
                     for name in self.state_names(group)
                 }
 
-    def _check_group(self, group):
-        super()._check_group(group)
-        for key in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            if group[key] < 0:
-                raise ValueError(f"Invalid {key} value: {group[key]}")
+    non_negative = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def structure(self, group):
         return (bool(group["maximize"]), group["weight_decay"] != 0)

@@ -111,9 +111,15 @@ class Optimizer:
         self._check_group(group)
         self.param_groups.append(group)
 
+    # Hyper-parameters that must not be negative (PyTorch's "Invalid <name> value" errors).
+    non_negative: tuple[str, ...] = ()
+
     def _check_group(self, group: dict) -> None:
         if group["lr"] < 0:
             raise ValueError(f"Invalid learning rate: {group['lr']}")
+        for key in self.non_negative:
+            if group[key] < 0:
+                raise ValueError(f"Invalid {key} value: {group[key]}")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:

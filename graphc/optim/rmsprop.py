@@ -20,11 +20,7 @@ class RMSprop(Optimizer):
                         "momentum": momentum, "centered": centered, "maximize": maximize}
         super().__init__(params, defaults)
 
-    def _check_group(self, group):
-        super()._check_group(group)
-        for key in ("eps", "momentum", "weight_decay", "alpha"):
-            if group[key] < 0:
-                raise ValueError(f"Invalid {key} value: {group[key]}")
+    non_negative = ("eps", "momentum", "weight_decay", "alpha")
 
     def structure(self, group):
         return (group["momentum"] > 0, bool(group["centered"]), bool(group["maximize"]),
