@@ -82,7 +82,7 @@ class _Compiled:
         extra_params = extra_params or {}
         model_names = [v.name for v in variant.graph.params if v.name not in extra_params]
         params = {**live_arrays(self.model, model_names), **extra_params}
-        keys = [next_key() for _ in variant.graph.meta.get("random_keys", ())]
+        keys = [next_key() for _ in variant.graph.random_keys]
         return variant.exe(ordered_inputs(variant.graph, by_name), params, keys)
 
 
@@ -182,8 +182,7 @@ class TrainStep(_Compiled):
 
 def user_inputs(graph: Graph) -> list[Value]:
     """The graph inputs a caller gives (random-key inputs are fed by the runtime)."""
-    keys = set(graph.meta.get("random_keys", ()))
-    return [v for v in graph.inputs if v.name not in keys]
+    return graph.user_inputs()
 
 
 def check_inputs(expected: list[Value], given: tuple) -> list[np.ndarray]:

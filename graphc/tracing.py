@@ -62,9 +62,28 @@ def user_location() -> str:
     return ""
 
 
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+_ROOTS: dict[str, str | None] = {}
+
+
 def _display_path(filename: str) -> str:
-    rel = os.path.relpath(filename) if os.path.isabs(filename) else filename
-    return rel if not rel.startswith("..") else filename
+    """`filename` relative to its project's root (the nearest folder above it holding a
+    pyproject.toml, setup.py, setup.cfg or .git), else absolute: the same from any cwd."""
+    if filename.startswith("<"):  # <stdin>, <string>: nothing to resolve
+        return filename
+    path = os.path.abspath(filename)
+    root = _project_root(os.path.dirname(path))
+    return os.path.relpath(path, root) if root else path
+
+
+def _project_root(folder: str) -> str | None:
+    if folder not in _ROOTS:
+        parent = os.path.dirname(folder)
+        if any(os.path.exists(os.path.join(folder, m)) for m in PROJECT_MARKERS):
+            _ROOTS[folder] = folder
+        else:
+            _ROOTS[folder] = _project_root(parent) if parent != folder else None
+    return _ROOTS[folder]
 
 
 def spec(shape, dtype="float32") -> TensorType:
@@ -167,7 +186,7 @@ class Trace:
     def random_key(self):
         """A fresh int64[] graph input that each run feeds a new random key."""
         value = self.graph.add_input("key", TensorType((), "int64"))
-        self.graph.meta.setdefault("random_keys", []).append(value.name)
+        self.graph.meta.setdefault("random_keys", []).append(value)
         return _tensor.Tensor._traced(value, self)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ir.graph import Value
+
 
 def graphs_equal(a, b) -> bool:
     return graph_difference(a, b) is None
@@ -19,8 +21,6 @@ def graph_difference(a, b) -> str | None:
     """A one-line description of the first difference between graphs `a` and `b`, or None."""
     if a.name != b.name:
         return f"graph names differ: {a.name!r} vs {b.name!r}"
-    if not same_data(a.meta, b.meta):
-        return f"graph '{a.name}': meta differs: {a.meta!r} vs {b.meta!r}"
     mapping: dict[int, object] = {}  # id(value in a) -> value in b
     for kind in ("inputs", "params", "constants"):
         va, vb = getattr(a, kind), getattr(b, kind)
@@ -37,6 +37,8 @@ def graph_difference(a, b) -> str | None:
         problem = _node_difference(x, y, mapping)
         if problem:
             return f"graph '{a.name}': node {i} ({x!r}): {problem}"
+    if not same_data(_named(a.meta), _named(b.meta)):
+        return f"graph '{a.name}': meta differs: {a.meta!r} vs {b.meta!r}"
     if not _same_values(a.outputs, b.outputs, mapping):
         return f"graph '{a.name}': outputs differ"
     if len(a.updates) != len(b.updates) or not all(
@@ -58,9 +60,9 @@ def _value_difference(x, y) -> str | None:
 def _node_difference(x, y, mapping: dict) -> str | None:
     if x.op != y.op:
         return f"op {x.op!r} vs {y.op!r}"
-    if not same_data(x.attrs, y.attrs):
+    if not same_data(_plain(x.attrs), _plain(y.attrs)):
         return f"attrs {x.attrs!r} vs {y.attrs!r}"
-    if not same_data(x.meta, y.meta):
+    if not same_data(_named(x.meta), _named(y.meta)):
         return f"meta {x.meta!r} vs {y.meta!r}"
     if not _same_values(x.inputs, y.inputs, mapping):
         return "operands differ"
@@ -76,6 +78,23 @@ def _node_difference(x, y, mapping: dict) -> str | None:
     if x.subgraph is not None:
         return graph_difference(x.subgraph, y.subgraph)
     return None
+
+
+def _plain(attrs: dict) -> dict:
+    """Attributes without the fused body (compared as a graph on its own)."""
+    return {k: v for k, v in attrs.items() if k != "body"}
+
+
+def _named(meta: dict) -> dict:
+    """Meta with each Value as ('%', name): references compare by the name they point to."""
+    def plain(item):
+        if isinstance(item, Value):
+            return ("%", item.name)
+        if isinstance(item, (list, tuple)):
+            return type(item)(plain(v) for v in item)
+        return item
+
+    return {k: plain(v) for k, v in meta.items()}
 
 
 def _same_values(xs, ys, mapping: dict) -> bool:

@@ -11,3 +11,7 @@ class ShapeError(GraphError):
 
 class VerifyError(GraphError):
     """`Graph.verify()` found a broken invariant; the message names the node."""
+
+
+class ExecutionError(GraphError, RuntimeError):
+    """A kernel failed, or a graph was given inputs that do not match its signature."""

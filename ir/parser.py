@@ -3,15 +3,18 @@
 The parser rebuilds exactly what the text says (names, types, attributes, meta) without running
 shape rules, so it can also read graphs that do not verify; call `graph.verify()` to check them.
 A node line's trailing `# ...` is its meta (location, then `key=value`); lines holding only a
-comment are free text. Errors give the line number and the line.
+comment are free text. `%name` in meta is resolved to that Value once the graph is read. Errors
+give the line number and the line.
 """
 
 from __future__ import annotations
 
 from ir.graph import CONST, INPUT, NODE, PARAM, Graph, Node, Value
+from ir.ops.registry import OPS, REQUIRED
 from ir.textformat import (
     ParseError,
     TokenStream,
+    ValueRef,
     read_array,
     read_literal,
     read_name,
@@ -78,10 +81,34 @@ def _read_body(lines: _Lines, graph: Graph) -> None:
         stream, comment = lines.next_statement("'}' closing the graph")
         if stream.accept("}"):
             stream.expect_end()
+            lines.guard(lambda: _resolve_refs(graph, scope))
             return
         subgraph = lines.guard(lambda s=stream, c=comment: _read_statement(s, c, graph, scope))
         if subgraph is not None:
             _read_body(lines, subgraph)
+
+
+def _resolve_refs(graph: Graph, scope: dict) -> None:
+    """Replace the `%name` references in graph and node meta by the Values of that name."""
+    graph.meta = _resolved(graph.meta, scope)
+    for node in graph.nodes:
+        node.meta = _resolved(node.meta, scope)
+
+
+def _resolved(meta: dict, scope: dict) -> dict:
+    def value(ref: ValueRef) -> Value:
+        if ref.name not in scope:
+            raise ParseError(f"meta refers to %{ref.name}, which graph does not define")
+        return scope[ref.name]
+
+    out = {}
+    for key, item in meta.items():
+        if isinstance(item, ValueRef):
+            item = value(item)
+        elif isinstance(item, (list, tuple)) and any(isinstance(v, ValueRef) for v in item):
+            item = type(item)(value(v) if isinstance(v, ValueRef) else v for v in item)
+        out[key] = item
+    return out
 
 
 def _read_statement(stream: TokenStream, comment, graph: Graph, scope: dict) -> Graph | None:
@@ -139,10 +166,10 @@ def _read_node(stream: TokenStream, comment, graph: Graph, scope: dict) -> Graph
             stream.expect(",")
     subgraph = None
     if stream.accept("graph"):
-        subgraph = Graph(read_string(stream, "a graph name"))
+        subgraph = attrs["body"] = Graph(read_string(stream, "a graph name"))
         stream.expect("{")
     stream.expect_end()
-    node = Node(op, inputs, attrs, _read_meta(comment), subgraph)
+    node = Node(op, inputs, _with_defaults(op, attrs), _read_meta(comment))
     node.outputs = tuple(
         Value(type, name, NODE, node=node, index=i) for i, (name, type) in enumerate(results)
     )
@@ -150,6 +177,15 @@ def _read_node(stream: TokenStream, comment, graph: Graph, scope: dict) -> Graph
         _define(graph, scope, value)
     graph.nodes.append(node)
     return subgraph
+
+
+def _with_defaults(op: str, attrs: dict) -> dict:
+    """The printer leaves out attributes at their default: put them back (known ops only)."""
+    spec = OPS[op].attrs if op in OPS else {}
+    for key, attr in spec.items():
+        if key not in attrs and attr.default is not REQUIRED:
+            attrs[key] = attr.default
+    return attrs
 
 
 def _read_meta(comment: str | None) -> dict:
@@ -216,7 +252,7 @@ def _define(graph: Graph, scope: dict, value: Value) -> None:
     if value.name in scope:
         raise ParseError(f"%{value.name} is defined twice")
     scope[value.name] = value
-    graph._names.add(value.name)  # keeps graph.fresh_name() from reusing parsed names
+    graph._names[value.name] = value  # keeps graph.fresh_name() from reusing parsed names
     leaves = {INPUT: graph.inputs, PARAM: graph.params, CONST: graph.constants}
     if value.kind in leaves:
         leaves[value.kind].append(value)

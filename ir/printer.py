@@ -15,17 +15,21 @@
       update %fc.weight <- %9
     }
 
-Node meta goes in the trailing comment: the source location first, then `key=value` pairs.
+Node meta goes in the trailing comment: the source location first, then `key=value` pairs. Meta
+refers to values by the Values themselves, printed `%name`. A fused node's `body` attribute prints
+as its nested graph.
 """
 
 from __future__ import annotations
 
-from ir.textformat import format_array, format_literal, format_name, format_string
+from ir.compare import same_data
+from ir.graph import Value
+from ir.ops.registry import OPS
+from ir.textformat import ValueRef, format_array, format_literal, format_name, format_string
 
 INDENT = "  "
 COMMENT_COLUMN_MAX = 72  # trailing comments align up to this column, then just follow the code
 META_ORDER = ("scope", "phase", "grad_of")
-NAME_KEYS = frozenset({"grad_of", "saved", "random_keys"})  # meta holding value names: print as %x
 
 
 def print_graph(graph) -> str:
@@ -47,11 +51,12 @@ def _graph_lines(graph, depth: int, header: str = "") -> list[str]:
     out = _aligned(lines)
     for node in graph.nodes:
         text, comment = body + _node_text(node), _meta_comment(node.meta)
-        if node.subgraph is None:
+        body_graph = node.attrs.get("body")
+        if body_graph is None:
             out += _aligned([(text, comment)])
             continue
         # The nested graph opens on the node's own line; its meta comment stays on that line.
-        nested = _graph_lines(node.subgraph, depth + 1, _node_text(node) + " ")
+        nested = _graph_lines(body_graph, depth + 1, _node_text(node) + " ")
         out.append(nested[0] + (f"  # {comment}" if comment else ""))
         out += nested[1:]
     if graph.outputs:
@@ -65,9 +70,21 @@ def _graph_lines(graph, depth: int, header: str = "") -> list[str]:
 def _node_text(node) -> str:
     results = ", ".join(f"{format_name(v.name)}: {v.type}" for v in node.outputs)
     operands = [format_name(v.name) for v in node.inputs]
-    operands += [f"{format_string(str(k))}={_literal(v)}" for k, v in node.attrs.items()]
+    operands += [f"{format_string(str(k))}={_literal(v)}" for k, v in _shown_attrs(node).items()]
     call = f"{format_string(node.op)}({', '.join(operands)})"
     return f"{results} = {call}" if results else call
+
+
+def _shown_attrs(node) -> dict:
+    """The attributes worth printing: not the body (printed nested), not those at their default
+    (the parser fills defaults back in)."""
+    spec = OPS[node.op].attrs if node.op in OPS else {}
+    return {k: v for k, v in node.attrs.items()
+            if k != "body" and not (k in spec and _is_default(v, spec[k].default))}
+
+
+def _is_default(value, default) -> bool:
+    return type(value) is type(default) and same_data(value, default)
 
 
 def _meta_comment(meta: dict) -> str:
@@ -80,15 +97,11 @@ def _meta_comment(meta: dict) -> str:
 
 
 def _meta_value(key, value) -> str:
-    """Value names under NAME_KEYS read as `%x` (the parser reads a %name literal as its name)."""
-    if key in NAME_KEYS:
-        if isinstance(value, str):
-            return format_name(value)
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            names = ", ".join(map(format_name, value))
-            if isinstance(value, list):
-                return f"[{names}]"
-            return f"({names},)" if len(value) == 1 else f"({names})"
+    """Values (alone or in lists and tuples) print as `%name`; the parser resolves them back."""
+    if isinstance(value, Value):
+        return format_name(value.name)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Value) for v in value):
+        value = type(value)(ValueRef(v.name) if isinstance(v, Value) else v for v in value)
     return _literal(value)
 
 

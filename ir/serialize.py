@@ -78,12 +78,12 @@ def _node_dict(node: Node) -> dict:
     data = {
         "op": node.op,
         "inputs": [v.name for v in node.inputs],
-        "attrs": _encode_fields(node.attrs),
+        "attrs": _encode_fields({k: v for k, v in node.attrs.items() if k != "body"}),
         "outputs": [_value_dict(v) for v in node.outputs],
         "meta": _encode_fields(node.meta),
     }
     if node.subgraph is not None:
-        data["subgraph"] = _graph_dict(node.subgraph)
+        data["body"] = _graph_dict(node.subgraph)
     return data
 
 
@@ -104,6 +104,8 @@ def _encode_fields(fields: dict) -> dict:
 def _encode(value):
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, Value):
+        return {"$value": value.name}
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -123,14 +125,13 @@ def _encode(value):
 # -- reading ------------------------------------------------------------------------------------
 def _read_graph(data: dict) -> Graph:
     graph = Graph(data["name"])
-    graph.meta = _decode_fields(data["meta"])
     scope: dict[str, Value] = {}
 
     def define(value: Value) -> Value:
         if value.name in scope:
             raise ValueError(f"%{value.name} is defined twice in graph '{graph.name}'")
         scope[value.name] = value
-        graph._names.add(value.name)  # keeps graph.fresh_name() from reusing loaded names
+        graph._names[value.name] = value  # keeps graph.fresh_name() from reusing loaded names
         return value
 
     def lookup(name: str) -> Value:
@@ -144,9 +145,10 @@ def _read_graph(data: dict) -> Graph:
         array = _decode_array(v["data"], _type(v))
         graph.constants.append(define(Value(_type(v), v["name"], CONST, data=array)))
     for n in data["nodes"]:
-        subgraph = _read_graph(n["subgraph"]) if n.get("subgraph") is not None else None
-        node = Node(n["op"], [lookup(name) for name in n["inputs"]], _decode_fields(n["attrs"]),
-                    _decode_fields(n["meta"]), subgraph)
+        attrs = _decode_fields(n["attrs"])
+        if n.get("body") is not None:
+            attrs["body"] = _read_graph(n["body"])
+        node = Node(n["op"], [lookup(name) for name in n["inputs"]], attrs, n["meta"])
         node.outputs = tuple(
             define(Value(_type(v), v["name"], NODE, node=node, index=i))
             for i, v in enumerate(n["outputs"])
@@ -154,6 +156,9 @@ def _read_graph(data: dict) -> Graph:
         graph.nodes.append(node)
     graph.outputs = [lookup(name) for name in data["outputs"]]
     graph.updates = [(lookup(p), lookup(v)) for p, v in data["updates"]]
+    graph.meta = _decode_fields(data["meta"], lookup)
+    for node in graph.nodes:
+        node.meta = _decode_fields(node.meta, lookup)
     return graph
 
 
@@ -170,19 +175,21 @@ def _decode_array(text: str, type: TensorType) -> np.ndarray:
     return array.astype(type.np_dtype).reshape(type.shape)
 
 
-def _decode_fields(fields: dict) -> dict:
-    return {k: _decode(v) for k, v in fields.items()}
+def _decode_fields(fields: dict, lookup=None) -> dict:
+    return {k: _decode(v, lookup) for k, v in fields.items()}
 
 
-def _decode(value):
+def _decode(value, lookup=None):
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, lookup) for v in value]
     if isinstance(value, dict):
         if "$tuple" in value:
-            return tuple(_decode(v) for v in value["$tuple"])
+            return tuple(_decode(v, lookup) for v in value["$tuple"])
         if "$float" in value:
             return float(value["$float"])
         if "$dict" in value:
-            return {_decode(k): _decode(v) for k, v in value["$dict"]}
+            return {_decode(k, lookup): _decode(v, lookup) for k, v in value["$dict"]}
+        if "$value" in value and lookup is not None:
+            return lookup(value["$value"])
         raise ValueError(f"unknown tagged value {value!r}")
     return value

@@ -39,6 +39,24 @@ class ParseError(GraphError, ValueError):
     """Malformed IR text; the message gives the line number and the offending text."""
 
 
+class ValueRef:
+    """A `%name` inside a literal (meta refers to values): printed and read as the name."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ValueRef) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("ValueRef", self.name))
+
+    def __repr__(self) -> str:
+        return format_name(self.name)
+
+
 class Token:
     __slots__ = ("col", "kind", "text")
 
@@ -113,6 +131,8 @@ def format_literal(value) -> str:
         return format_float(value, "float32" if isinstance(value, np.float32) else "float64")
     if isinstance(value, str):
         return format_string(value)
+    if isinstance(value, ValueRef):
+        return format_name(value.name)
     if isinstance(value, tuple):
         items = ", ".join(map(format_literal, value))
         return f"({items},)" if len(value) == 1 else f"({items})"
@@ -214,7 +234,7 @@ def read_literal(stream: TokenStream):
     if token.kind == "string":
         return json.loads(token.text)
     if token.kind == "name":
-        return read_name(token)
+        return ValueRef(read_name(token))
     if token.kind == "word":
         return {"True": True, "False": False, "None": None}.get(token.text, token.text)
     if token.text in ("(", "["):

@@ -3,14 +3,14 @@
 Checked: leaves are well-formed (kinds, constant data matching their types); SSA (each Value defined
 once, names unique); every operand defined earlier in the same graph (topological order, no values
 from other graphs); each op exists, its attributes pass the op's schema, and the stored result types
-equal what its shape rule infers; a fused node's types match its subgraph, which is verified in
-turn; outputs, updates and graph meta (`saved`, `random_keys`) refer to values of the graph.
+equal what its shape rule infers; a fused node's body is verified in turn; outputs, updates and the
+Values that graph and node meta refer to (`saved`, `random_keys`, `grad_of`) belong to the graph.
 """
 
 from __future__ import annotations
 
 from ir.errors import ShapeError, VerifyError
-from ir.graph import CONST, INPUT, NODE, PARAM, describe_location
+from ir.graph import CONST, INPUT, NODE, PARAM, Value, describe_location, meta_values
 from ir.ops.registry import OPS
 from ir.types import TensorType
 
@@ -69,10 +69,12 @@ class _Verifier:
     def check_node(self, node) -> None:
         for value in node.inputs:
             self.check_use(value, node, "operand")
+        types = self.inferred_types(node)
         if node.subgraph is not None:
-            types = self.fused_types(node)
-        else:
-            types = self.inferred_types(node)
+            try:
+                verify(node.subgraph)
+            except VerifyError as err:
+                self.fail(f"in its subgraph: {err}", node)
         if len(types) != len(node.outputs):
             self.fail(f"has {len(node.outputs)} result(s), its op gives {len(types)}", node)
         for i, (value, expected) in enumerate(zip(node.outputs, types)):
@@ -106,27 +108,6 @@ class _Verifier:
             operands = ", ".join(str(v.type) for v in node.inputs)
             self.fail(f"operand types ({operands}) do not fit: {err}", node)
 
-    def fused_types(self, node) -> tuple:
-        """A fused node is defined by its subgraph: same operand types in, its outputs out."""
-        sub = node.subgraph
-        if node.op in OPS:
-            try:
-                OPS[node.op].check_attrs(dict(node.attrs))
-            except ShapeError as err:
-                self.fail(f"bad attribute: {err}", node)
-        if sub.params or sub.updates:
-            self.fail("a fused subgraph may not have parameters or updates", node)
-        operand_types = [v.type for v in node.inputs]
-        sub_types = [v.type for v in sub.inputs]
-        if operand_types != sub_types:
-            self.fail(f"operand types {_types(operand_types)} differ from its subgraph's inputs "
-                      f"{_types(sub_types)}", node)
-        try:
-            verify(sub)
-        except VerifyError as err:
-            self.fail(f"in its subgraph: {err}", node)
-        return tuple(v.type for v in sub.outputs)
-
     def cycle_hint(self) -> str:
         import networkx as nx
 
@@ -156,16 +137,20 @@ class _Verifier:
         self.check_meta()
 
     def check_meta(self) -> None:
-        inputs = {v.name: v for v in self.graph.inputs}
-        for name in self.graph.meta.get("random_keys", ()):
-            if name not in inputs:
-                self.fail(f"random key %{name} is not an input")
-            if inputs[name].type != TensorType((), "int64"):
-                self.fail(f"random key %{name} must be i64[], not {inputs[name].type}")
-        for name in self.graph.meta.get("saved", ()):
-            if name not in self.names:
-                self.fail(f"saved value %{name} is not in this graph")
-
-
-def _types(types) -> str:
-    return "(" + ", ".join(map(str, types)) + ")"
+        inputs = set(self.graph.inputs)
+        for key in ("random_keys", "saved"):
+            for value in self.graph.meta.get(key, ()):
+                if not isinstance(value, Value):
+                    self.fail(f"meta '{key}' must list Values, got {value!r}")
+        for value in self.graph.random_keys:
+            if value not in inputs:
+                self.fail(f"random key %{value.name} is not an input")
+            if value.type != TensorType((), "int64"):
+                self.fail(f"random key %{value.name} must be i64[], not {value.type}")
+        for value in meta_values(self.graph.meta):
+            if id(value) not in self.defined:
+                self.fail(f"graph meta refers to %{value.name}, which is not in this graph")
+        for node in self.graph.nodes:
+            for value in meta_values(node.meta):
+                if id(value) not in self.defined:
+                    self.fail(f"meta refers to %{value.name}, which is not in this graph", node)

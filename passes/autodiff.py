@@ -14,12 +14,12 @@ import networkx as nx
 
 from ir.builder import Builder
 from ir.errors import GraphError
+from ir.gradient import BACKWARD, backprop
 from ir.graph import INPUT, NODE, PARAM, Graph, Node, Value
-from ir.ops.registry import NONDIFFERENTIABLE
 from ir.types import is_float
 from passes.dce import eliminate_dead_code, extract
 
-FORWARD, BACKWARD = "forward", "backward"
+FORWARD = "forward"
 
 
 @dataclass
@@ -71,7 +71,7 @@ def differentiate(graph: Graph, wrt=None, seed_outputs: bool = False) -> Autodif
     outputs, grads = joint.outputs[:n_out], joint.outputs[n_out:]
     seed_values = [v for v in joint.inputs if v.name in {s.name for _, s in seeds if s is not None}]
     saved = _saved_values(joint, grads, set(seed_values))
-    joint.meta["saved"] = [v.name for v in saved]
+    joint.meta["saved"] = list(saved)
 
     originals = [v for v in joint.inputs if v not in set(seed_values)]
     forward = extract(
@@ -148,66 +148,11 @@ def _active_nodes(graph: Graph, seeds, targets) -> list[Node]:
 
 def _backprop(graph: Graph, b: Builder, seeds, targets) -> list[Value | None]:
     """Emit the gradient of each target (None where no differentiable path reaches it)."""
-    active = _active_nodes(graph, seeds, targets)
-    wanted = set(targets) | {v for n in active for v in n.outputs if is_float(v.dtype)}
-    pending: dict[Value, list[Value]] = {}
-    for out, seed in seeds:
-        if out in wanted:
-            pending.setdefault(out, []).append(seed)
-
-    for node in reversed(active):
-        if node.opdef.has(NONDIFFERENTIABLE):
-            continue
-        gs = [_total(b, pending, v) for v in node.outputs]
-        if all(g is None for g in gs):
-            continue
-        with b.meta(phase=BACKWARD, grad_of=node.outputs[0].name, **_origin(node)):
-            if len(gs) > 1:  # multi-output rules get zeros for outputs nothing reads
-                g = tuple(
-                    gi if gi is not None else b.zeros(v.type) for gi, v in zip(gs, node.outputs)
-                )
-                out = node.outputs
-            else:
-                g, out = gs[0], node.out
-            in_grads = node.opdef.vjp(b, g, out, *node.inputs, **node.attrs)
-        if len(in_grads) != len(node.inputs):
-            raise GraphError(
-                f"gradient rule of '{node.op}' returned {len(in_grads)} gradients "
-                f"for {len(node.inputs)} inputs"
-            )
-        for value, grad in zip(node.inputs, in_grads):
-            if grad is None or value not in wanted:
-                continue
-            if grad.type != value.type:
-                raise GraphError(
-                    f"gradient rule of '{node.op}' gave {grad.type} for input "
-                    f"%{value.name}: {value.type}"
-                )
-            pending.setdefault(value, []).append(grad)
-    return [_total(b, pending, t) for t in targets]
-
-
-def _origin(node: Node) -> dict:
-    return {k: node.meta[k] for k in ("loc", "scope") if node.meta.get(k)}
-
-
-def _total(b: Builder, pending: dict, value: Value) -> Value | None:
-    """The summed gradient of `value` (emitting the adds once), or None if it has none."""
-    parts = pending.get(value)
-    if not parts:
-        return None
-    if len(parts) > 1:
-        origin = _origin(value.node) if value.kind == NODE else {}
-        with b.meta(phase=BACKWARD, grad_of=value.name, **origin):
-            total = parts[0]
-            for part in parts[1:]:
-                total = b.add(total, part)
-        pending[value] = [total]
-    return pending[value][0]
+    return backprop(b, _active_nodes(graph, seeds, targets), seeds, targets)
 
 
 def _zeros(b: Builder, target: Value) -> Value:
-    with b.meta(phase=BACKWARD, grad_of=target.name):
+    with b.meta(phase=BACKWARD, grad_of=target):
         return b.zeros(target.type)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from ir.errors import GraphError
-from ir.graph import CONST, Graph, Value
+from ir.graph import CONST, Graph, Value, remap_meta
 
 
 def eliminate_dead_code(graph: Graph) -> Graph:
@@ -31,7 +31,8 @@ def extract(
 
     `inputs` may be any values of `graph`, node outputs included: they become graph inputs with the
     same names and types, and the nodes that defined them are left out. Only the nodes and constants
-    needed are copied, in their original order; names, attrs and meta are kept.
+    needed are copied, in their original order; names, attrs and meta are kept (meta references to
+    values the new graph does not hold are dropped).
     """
     updates = list(updates)
     leaves = {v: v.kind for v in inputs} | {v: "param" for v in params}
@@ -63,7 +64,6 @@ def extract(
             [env[v] for v in node.inputs],
             node.attrs,
             node.meta,
-            node.subgraph,
             names=[v.name for v in node.outputs],
         )
         env.update(zip(node.outputs, copy.outputs))
@@ -75,5 +75,7 @@ def extract(
             )
     new.set_outputs(env[v] for v in outputs)
     new.updates = [(env[p], env[v]) for p, v in updates]
-    new.meta = {k: list(v) if isinstance(v, list) else v for k, v in graph.meta.items()}
+    new.meta = remap_meta(graph.meta, env)
+    for node in new.nodes:
+        node.meta = remap_meta(node.meta, env)
     return new

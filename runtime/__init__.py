@@ -2,14 +2,14 @@
 
 from runtime.backend import Backend, available_backends, get_backend
 from runtime.executable import Executable
-from runtime.interpreter import ExecutionError, bind_inputs, run_graph
+from runtime.interpreter import ExecutionError, check_array, run_graph
 
 __all__ = [
     "Backend",
     "Executable",
     "ExecutionError",
     "available_backends",
-    "bind_inputs",
+    "check_array",
     "get_backend",
     "run_graph",
 ]

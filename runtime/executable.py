@@ -68,9 +68,7 @@ class _Program:
 
 
 def _kernel(node, backend: Backend):
-    """The callable for `node`: its op's reference kernel with attributes bound, or its subgraph."""
-    if node.subgraph is not None:
-        return _Program(node.subgraph, backend)
+    """The callable for `node`: its op's reference kernel with attributes bound."""
     opdef = get_op(node.op)
     return functools.partial(opdef.impl, backend.xp, **opdef.check_attrs(dict(node.attrs)))
 
@@ -91,7 +89,7 @@ def _dead_after(calls, keep: set) -> list[tuple[int, ...]]:
 class Executable:
     """Run `graph` repeatedly: `exe(inputs, params, keys=()) -> list of outputs`.
 
-    `inputs` are the graph's inputs in order, except those named in `graph.meta['random_keys']`,
+    `inputs` are the graph's inputs in order, except the random keys (`graph.random_keys`),
     which take the ints of `keys` in that order. `params` maps parameter names to arrays; after
     the run, each `(param, new)` of `graph.updates` is copied into `params[param.name]` in place,
     so the caller's arrays (a model's own storage) hold the new values. Shapes and dtypes are
@@ -105,10 +103,8 @@ class Executable:
         keep = [v for _, v in graph.updates]
         self._program = program = _Program(graph, self.backend, keep)
         slot = program.slot
-        key_names = list(graph.meta.get("random_keys", ()))
-        self._key_inputs = [(slot[id(v)], v) for name in key_names for v in graph.inputs
-                            if v.name == name]
-        self._data_inputs = [(slot[id(v)], v) for v in graph.inputs if v.name not in key_names]
+        self._key_inputs = [(slot[id(v)], v) for v in graph.random_keys]
+        self._data_inputs = [(slot[id(v)], v) for v in graph.user_inputs()]
         self._params = [(slot[id(v)], v) for v in graph.params]
         self._updates = [(p.name, slot[id(v)]) for p, v in graph.updates]
         # Results that may be (views of) parameter arrays: copied before updates overwrite them.

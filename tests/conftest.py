@@ -126,7 +126,7 @@ def random_graph(rng, n_nodes: int = 12, name: str = "random") -> ir.Graph:
     for i in range(n_nodes):
         meta = {"loc": f"model.py:{10 + i}", "scope": f"layer.{i % 3}"}
         if i % 4 == 3:
-            meta.update(phase="backward", grad_of=pool[-1].name)
+            meta.update(phase="backward", grad_of=pool[-1])
         with b.meta(**meta):
             result = emitters[int(rng.integers(len(emitters)))](b, rng, pool)
         if result is not None:
@@ -135,7 +135,7 @@ def random_graph(rng, n_nodes: int = 12, name: str = "random") -> ir.Graph:
     w = g.params[0]
     update = b.emit("add", w, b.scalar_like(1.0, w)) if "add" in ir.OPS else w
     g.updates.append((w, update))
-    g.meta["saved"] = [pool[-1].name]
+    g.meta["saved"] = [pool[-1]]
     return g
 
 
@@ -143,20 +143,6 @@ def random_graph(rng, n_nodes: int = 12, name: str = "random") -> ir.Graph:
 def make_random_graph():
     """`make_random_graph(rng, n_nodes=12)`: a random graph over the ops that exist."""
     return random_graph
-
-
-def add_fused_node(graph: ir.Graph, subgraph: ir.Graph, inputs, meta=None) -> ir.Node:
-    """Append a node holding `subgraph` (as the fusion pass will): results typed by its outputs.
-
-    `Graph.add_node` needs a registered op with a shape rule, so this builds the node directly.
-    """
-    node = ir.Node("fused", inputs, {}, meta, subgraph)
-    node.outputs = tuple(
-        graph._new_value(v.type, None, ir.NODE, node=node, index=i)
-        for i, v in enumerate(subgraph.outputs)
-    )
-    graph.nodes.append(node)
-    return node
 
 
 @pytest.fixture
@@ -175,6 +161,6 @@ def fused_graph():
     s = sb.add(a, c)
     r = sb.maximum(s, sb.scalar_like(0.0, s))
     sub.set_outputs([r, s])
-    node = add_fused_node(g, sub, [h, bias], {"loc": "model.py:8", "scope": "fc"})
+    node = g.add_node("fused", [h, bias], {"body": sub}, {"loc": "model.py:8", "scope": "fc"})
     g.set_outputs([node.outputs[0]])
     return g

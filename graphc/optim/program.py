@@ -129,5 +129,4 @@ def storage(tensor) -> np.ndarray:
 
 def ordered_inputs(graph: Graph, by_name: dict) -> list:
     """The arrays of `by_name` in the order of `graph.inputs`, skipping random-key inputs."""
-    keys = set(graph.meta.get("random_keys", ()))
-    return [by_name[v.name] for v in graph.inputs if v.name not in keys]
+    return [by_name[v.name] for v in graph.user_inputs()]

@@ -98,7 +98,7 @@ class Drawing:
         return "buf " + ",".join("-" if i is None else str(i) for i in ids)
 
     def mark_saved(self, attrs: dict, values) -> None:
-        if any(v.name in self.saved for v in values):
+        if any(v in self.saved for v in values):
             attrs.update(style.SAVED_ATTRS)
             self.kinds_used.add("saved")
 
@@ -123,7 +123,7 @@ def node_tooltip(node: Node) -> str:
         f"at {meta['loc']}" if meta.get("loc") else "source: unknown",
         f"module: {meta['scope']}" if meta.get("scope") else "",
         f"phase: {layout.phase_of(meta)}",
-        f"gradient of %{meta['grad_of']}" if meta.get("grad_of") else "",
+        f"gradient of %{meta['grad_of'].name}" if meta.get("grad_of") else "",
     ]
     lines += [f"{key} = {value!r}" for key, value in sorted(node.attrs.items())]
     return "\n".join(line for line in lines if line)
@@ -135,7 +135,7 @@ class GraphDrawing(Drawing):
     def __init__(self, graph: Graph, depth: int | None, plan: MemoryPlanLike | None):
         super().__init__(graph, depth, plan)
         self.alias: dict[Value, Value] = {}  # a fused subgraph's input -> the outer value
-        self.backward_of: list[tuple[str, str]] = []  # (grad_of name, backward vertex), in order
+        self.backward_of: list[tuple[Value, str]] = []  # (grad_of, backward vertex), in order
         self.known_scopes: dict[str, set[str]] = {}  # phase -> module paths its ops run in
 
     def draw(self) -> None:
@@ -198,7 +198,7 @@ class GraphDrawing(Drawing):
                 return
         kind = {INPUT: "input", PARAM: "param", CONST: "const"}[value.kind]
         name = f"const %{value.name}" if value.kind == CONST else value.name
-        if value.kind == INPUT and value.name in self.saved:
+        if value.kind == INPUT and value in self.saved:
             name = f"saved %{value.name}"  # a backward graph's inputs: what the forward kept
         label = text(style.short(name, 48), style.type_label(value.type), self.buffers([value]))
         attrs = {}
@@ -224,7 +224,7 @@ class GraphDrawing(Drawing):
             vid = self.box(location, box)
             info = self.boxes[box]
             info["ops"] += count_ops(node)
-            info["saved"] += sum(v.name in self.saved for v in node.outputs)
+            info["saved"] += sum(v in self.saved for v in node.outputs)
             self.connect(node, vid, location, phase, inside_box=True)
         elif isinstance(node.subgraph, Graph):
             self.draw_fused(node, location)
@@ -299,15 +299,13 @@ class GraphDrawing(Drawing):
         self.edge(source, vid, value, **attrs)
 
     def draw_grad_links(self) -> None:
-        by_name = {v.name: v for v in self.graph.values()}
-        done: set[str] = set()
-        for name, vid in self.backward_of:
-            value = by_name.get(name)
-            if name in done or value is None or value.kind != NODE:
+        done: set[Value] = set()
+        for value, vid in self.backward_of:
+            if value in done or value.kind != NODE:
                 continue
             if layout.phase_of(value.node.meta) != "forward" or value not in self.endpoint:
                 continue
-            done.add(name)
+            done.add(value)
             if self.endpoint[value] != vid:
                 self.grad_links.add((self.endpoint[value], vid))
         if self.grad_links:

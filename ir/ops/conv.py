@@ -9,7 +9,7 @@ closed under differentiation; max pooling differentiates through `max_pool2d_ind
 from __future__ import annotations
 
 from ir.errors import ShapeError
-from ir.ops.registry import Attr, define_op, no_grad
+from ir.ops.registry import FUSE_OUT, Attr, define_op, no_grad
 from ir.types import TensorType, is_float
 
 PAIR = (tuple,)
@@ -228,6 +228,7 @@ define_op(
     "conv2d",
     attrs=CONV_ATTRS,
     arity=2,
+    fusion=FUSE_OUT,
     shape=_conv_type,
     impl=_conv_impl,
     vjp=_conv_vjp,

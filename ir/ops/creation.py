@@ -15,6 +15,7 @@ define_op(
     attrs={"shape": Attr(tuple), "dtype": Attr(str), "value": Attr((int, float, bool))},
     shape=lambda *, shape, dtype, value: TensorType(shape, dtype),
     impl=lambda xp, *, shape, dtype, value: xp.full(shape, value, dtype=dtype),
+    write=lambda xp, out, *, shape, dtype, value: out.fill(value),
     vjp=no_grad,
 )
 

@@ -1,6 +1,8 @@
 """Elementwise ops: unary math, binary arithmetic and comparisons (NumPy broadcasting), where, cast.
 
 Kernels keep the dtype of their operands (float32 in, float32 out); binary ops need equal dtypes.
+Each op also gives its `write` kernel (into a given output, in place where allowed) and the C
+expression of one element, from which fused kernels are generated.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import numpy as np
 
 from ir.errors import ShapeError
 from ir.ops.registry import (
+    ASSOCIATIVE,
     BINARY,
     COMMUTATIVE,
     ELEMENTWISE,
+    IDEMPOTENT,
+    INVOLUTION,
     UNARY,
     Attr,
     define_op,
@@ -23,6 +28,7 @@ from ir.types import TensorType, is_float
 
 UNARY_TRAITS = {ELEMENTWISE, UNARY}
 BINARY_TRAITS = {ELEMENTWISE, BINARY}
+INF = float("inf")
 
 
 def broadcast_shapes(*shapes) -> tuple[int, ...]:
@@ -73,81 +79,120 @@ def special(xp):
     return cupyx.scipy.special
 
 
-def stable_sigmoid(xp, x):
-    # exp of -|x| never overflows; both branches share it.
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+def ufunc(name: str, arity: int):
+    """(impl, write) of the op that is `xp.<name>`: one call, into `out=` for `write`."""
+
+    def impl(xp, *arrays):
+        return getattr(xp, name)(*arrays)
+
+    def write(xp, out, *arrays):
+        getattr(xp, name)(*arrays, out=out)
+
+    return impl, write
+
+
+def define_ufunc(name, np_name, *, c_expr, shape, vjp, traits, arity=1, **facts):
+    """An elementwise op that is one NumPy/CuPy ufunc; it can run in place on any operand."""
+    impl, write = ufunc(np_name, arity)
+    return define_op(name, shape=shape, impl=impl, write=write, inplace=tuple(range(arity)),
+                     vjp=vjp, traits=traits, arity=arity, c_expr=c_expr, **facts)
 
 
 # -- unary -------------------------------------------------------------------------------------
-define_op(
-    "neg",
-    traits=UNARY_TRAITS,
+define_ufunc(
+    "neg", "negative",
+    traits=UNARY_TRAITS | {INVOLUTION},
     shape=same_numeric,
-    impl=lambda xp, x: xp.negative(x),
+    c_expr="(-{0})",
     vjp=lambda b, g, out, x: (b.neg(g),),
 )
-define_op(
-    "abs",
-    traits=UNARY_TRAITS,
+define_ufunc(
+    "abs", "absolute",
+    traits=UNARY_TRAITS | {IDEMPOTENT},
     shape=same_numeric,
-    impl=lambda xp, x: xp.abs(x),
+    c_expr="abs({0})",
     vjp=lambda b, g, out, x: (b.mul(g, b.sign(x)),),
 )
+
+
+def _sign_impl(xp, x):
+    # PyTorch's sign: 0 for nan (NumPy gives nan), 0 for -0.0.
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+
+def _sign_write(xp, out, x):
+    xp.greater(x, 0, out=out, casting="unsafe")
+    xp.subtract(out, x < 0, out=out, casting="unsafe")
+
+
 define_op(
     "sign",
-    traits=UNARY_TRAITS,
+    traits=UNARY_TRAITS | {IDEMPOTENT},
     shape=same_numeric,
-    impl=lambda xp, x: xp.sign(x),
-    vjp=no_grad,  # zero almost everywhere
+    impl=_sign_impl,
+    write=_sign_write,
+    c_expr="(({0} > 0) - ({0} < 0))",
+    vjp=lambda b, g, out, x: (b.zeros(x.type),),  # zero almost everywhere, as in PyTorch
 )
-define_op(
-    "exp",
+define_ufunc(
+    "exp", "exp",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=lambda xp, x: xp.exp(x),
+    c_expr="exp({0})",
     vjp=lambda b, g, out, x: (b.mul(g, out),),
 )
-define_op(
-    "log",
+define_ufunc(
+    "log", "log",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=lambda xp, x: xp.log(x),
+    c_expr="log({0})",
     vjp=lambda b, g, out, x: (b.div(g, x),),
 )
-define_op(
-    "sqrt",
+define_ufunc(
+    "sqrt", "sqrt",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=lambda xp, x: xp.sqrt(x),
+    c_expr="sqrt({0})",
     vjp=lambda b, g, out, x: (b.div(g, b.mul(out, b.scalar_like(2, out))),),
 )
-define_op(
-    "sin",
+define_ufunc(
+    "sin", "sin",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=lambda xp, x: xp.sin(x),
+    c_expr="sin({0})",
     vjp=lambda b, g, out, x: (b.mul(g, b.cos(x)),),
 )
-define_op(
-    "cos",
+define_ufunc(
+    "cos", "cos",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=lambda xp, x: xp.cos(x),
+    c_expr="cos({0})",
     vjp=lambda b, g, out, x: (b.neg(b.mul(g, b.sin(x))),),
 )
-define_op(
-    "tanh",
+define_ufunc(
+    "tanh", "tanh",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=lambda xp, x: xp.tanh(x),
+    c_expr="tanh({0})",
     vjp=lambda b, g, out, x: (b.mul(g, b.sub(b.scalar_like(1, out), b.mul(out, out))),),
 )
+
+
+def _special_ufunc(name):
+    """(impl, write) of scipy.special / cupyx.scipy.special ufunc `name`."""
+    return (lambda xp, x: getattr(special(xp), name)(x),
+            lambda xp, out, x: getattr(special(xp), name)(x, out=out))
+
+
+_sigmoid_impl, _sigmoid_write = _special_ufunc("expit")  # stable for large |x|
 define_op(
     "sigmoid",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=stable_sigmoid,
+    impl=_sigmoid_impl,
+    write=_sigmoid_write,
+    inplace=(0,),
+    c_expr="(1 / (1 + exp(-{0})))",
     vjp=lambda b, g, out, x: (b.mul(g, b.mul(out, b.sub(b.scalar_like(1, out), out))),),
 )
 
@@ -158,45 +203,68 @@ def _erf_vjp(b, g, out, x):
     return (b.mul(g, slope),)
 
 
+_erf_impl, _erf_write = _special_ufunc("erf")
 define_op(
     "erf",
     traits=UNARY_TRAITS,
     shape=same_float,
-    impl=lambda xp, x: special(xp).erf(x),
+    impl=_erf_impl,
+    write=_erf_write,
+    inplace=(0,),
+    c_expr="erf({0})",
     vjp=_erf_vjp,
+)
+define_op(
+    "relu",
+    traits=UNARY_TRAITS | {IDEMPOTENT},
+    shape=same_numeric,
+    impl=lambda xp, x: xp.maximum(x, x.dtype.type(0)),  # NaN stays NaN, as in PyTorch
+    write=lambda xp, out, x: xp.maximum(x, x.dtype.type(0), out=out),
+    inplace=(0,),
+    c_expr="({0} < 0 ? 0 : {0})",
+    # PyTorch's threshold_backward on the result: no gradient where the result is <= 0.
+    vjp=lambda b, g, out, x: (b.where(b.le(out, b.scalar_like(0, out)), b.scalar_like(0, g), g),),
+    doc="max(x, 0) with NaN propagated.",
 )
 define_op(
     "stop_gradient",
     traits=UNARY_TRAITS,
     shape=lambda x: x,
     impl=lambda xp, x: xp.array(x, copy=True),
+    write=lambda xp, out, x: xp.copyto(out, x),
+    inplace=(0,),
+    c_expr="{0}",
     vjp=no_grad,
     doc="Identity whose gradient is zero (detach).",
 )
 
 # -- binary ------------------------------------------------------------------------------------
-define_op(
-    "add",
+define_ufunc(
+    "add", "add",
     traits=BINARY_TRAITS | {COMMUTATIVE},
     arity=2,
     shape=numeric_binary,
-    impl=lambda xp, x, y: xp.add(x, y),
+    c_expr="({0} + {1})",
+    identity={0: -0.0, 1: -0.0},  # x + 0.0 turns -0.0 into 0.0; x + -0.0 is x
     vjp=lambda b, g, out, x, y: (b.unbroadcast(g, x), b.unbroadcast(g, y)),
 )
-define_op(
-    "sub",
+define_ufunc(
+    "sub", "subtract",
     traits=BINARY_TRAITS,
     arity=2,
     shape=numeric_binary,
-    impl=lambda xp, x, y: xp.subtract(x, y),
+    c_expr="({0} - {1})",
+    identity={1: 0.0},
     vjp=lambda b, g, out, x, y: (b.unbroadcast(g, x), b.unbroadcast(b.neg(g), y)),
 )
-define_op(
-    "mul",
+define_ufunc(
+    "mul", "multiply",
     traits=BINARY_TRAITS | {COMMUTATIVE},
     arity=2,
     shape=numeric_binary,
-    impl=lambda xp, x, y: xp.multiply(x, y),
+    c_expr="({0} * {1})",
+    identity={0: 1, 1: 1},
+    absorbing={0: 0, 1: 0},
     vjp=lambda b, g, out, x, y: (b.unbroadcast(b.mul(g, y), x), b.unbroadcast(b.mul(g, x), y)),
 )
 
@@ -207,12 +275,13 @@ def _div_vjp(b, g, out, x, y):
     return b.unbroadcast(gx, x), b.unbroadcast(b.neg(b.mul(gx, out)), y)
 
 
-define_op(
-    "div",
+define_ufunc(
+    "div", "divide",
     traits=BINARY_TRAITS,
     arity=2,
     shape=float_binary,
-    impl=lambda xp, x, y: xp.divide(x, y),
+    c_expr="({0} / {1})",
+    identity={1: 1},
     vjp=_div_vjp,
 )
 
@@ -224,12 +293,13 @@ def _pow_vjp(b, g, out, x, y):
     return b.unbroadcast(gx, x), b.unbroadcast(gy, y)
 
 
-define_op(
-    "pow",
+define_ufunc(
+    "pow", "power",
     traits=BINARY_TRAITS,
     arity=2,
     shape=float_binary,
-    impl=lambda xp, x, y: xp.power(x, y),
+    c_expr="pow({0}, {1})",
+    identity={1: 1},
     vjp=_pow_vjp,
 )
 
@@ -247,38 +317,40 @@ def _minmax_vjp(pick):
     return vjp
 
 
-define_op(
-    "maximum",
-    traits=BINARY_TRAITS | {COMMUTATIVE},
+define_ufunc(
+    "maximum", "maximum",
+    traits=BINARY_TRAITS | {COMMUTATIVE, ASSOCIATIVE, IDEMPOTENT},
     arity=2,
     shape=numeric_binary,
-    impl=lambda xp, x, y: xp.maximum(x, y),
+    c_expr="(({0} != {0} || {0} > {1}) ? {0} : {1})",  # NaN in either operand propagates
+    identity={0: -INF, 1: -INF},
     vjp=_minmax_vjp(lambda b, x, y: b.gt(x, y)),
 )
-define_op(
-    "minimum",
-    traits=BINARY_TRAITS | {COMMUTATIVE},
+define_ufunc(
+    "minimum", "minimum",
+    traits=BINARY_TRAITS | {COMMUTATIVE, ASSOCIATIVE, IDEMPOTENT},
     arity=2,
     shape=numeric_binary,
-    impl=lambda xp, x, y: xp.minimum(x, y),
+    c_expr="(({0} != {0} || {0} < {1}) ? {0} : {1})",
+    identity={0: INF, 1: INF},
     vjp=_minmax_vjp(lambda b, x, y: b.lt(x, y)),
 )
 
 # -- comparisons -> bool -----------------------------------------------------------------------
-for _name, _ufunc, _commutative in (
-    ("eq", "equal", True),
-    ("ne", "not_equal", True),
-    ("lt", "less", False),
-    ("le", "less_equal", False),
-    ("gt", "greater", False),
-    ("ge", "greater_equal", False),
+for _name, _ufunc, _c_op, _commutative in (
+    ("eq", "equal", "==", True),
+    ("ne", "not_equal", "!=", True),
+    ("lt", "less", "<", False),
+    ("le", "less_equal", "<=", False),
+    ("gt", "greater", ">", False),
+    ("ge", "greater_equal", ">=", False),
 ):
-    define_op(
-        _name,
+    define_ufunc(
+        _name, _ufunc,
         traits=BINARY_TRAITS | ({COMMUTATIVE} if _commutative else set()),
         arity=2,
         shape=compare_type,
-        impl=lambda xp, x, y, _ufunc=_ufunc: getattr(xp, _ufunc)(x, y),
+        c_expr=f"({{0}} {_c_op} {{1}})",
         vjp=no_grad,
     )
 
@@ -297,12 +369,24 @@ def _where_vjp(b, g, out, cond, x, y):
     return None, b.unbroadcast(b.where(cond, g, zero), x), b.unbroadcast(b.where(cond, zero, g), y)
 
 
+def _where_write(xp, out, cond, x, y):
+    if xp.may_share_memory(out, x):  # in place on x: keep it where cond holds, y elsewhere
+        xp.copyto(out, y, where=xp.logical_not(cond))
+        return
+    if not xp.may_share_memory(out, y):
+        xp.copyto(out, y)
+    xp.copyto(out, x, where=cond)
+
+
 define_op(
     "where",
     traits={ELEMENTWISE},
     arity=3,
     shape=_where_type,
     impl=lambda xp, cond, x, y: xp.where(cond, x, y),
+    write=_where_write,
+    inplace=(1, 2),
+    c_expr="({0} ? {1} : {2})",
     vjp=_where_vjp,
 )
 define_op(
@@ -311,5 +395,8 @@ define_op(
     traits=UNARY_TRAITS,
     shape=lambda x, *, dtype: TensorType(x.shape, dtype),
     impl=lambda xp, x, *, dtype: x.astype(dtype, copy=False),
+    write=lambda xp, out, x, *, dtype: xp.copyto(out, x, casting="unsafe"),
+    inplace=(0,),
+    c_expr="{0}",  # the generated kernel's assignment converts to the output type
     vjp=lambda b, g, out, x, *, dtype: (b.cast(g, dtype=x.dtype) if is_float(x.dtype) else None,),
 )

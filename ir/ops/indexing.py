@@ -8,7 +8,7 @@ both have.
 from __future__ import annotations
 
 from ir.errors import ShapeError
-from ir.ops.registry import Attr, define_op
+from ir.ops.registry import FUSE_INJECTIVE, Attr, define_op
 from ir.ops.shape import check_axis
 from ir.types import TensorType
 
@@ -47,6 +47,7 @@ define_op(
     "gather",
     attrs=AXIS,
     arity=2,
+    fusion=FUSE_INJECTIVE,
     shape=_gather_type,
     impl=lambda xp, x, idx, *, axis: xp.take_along_axis(
         x, _wrap(xp, idx, x.shape[axis]), axis=axis
@@ -105,8 +106,10 @@ define_op(
     "take",
     attrs=AXIS,
     arity=2,
+    fusion=FUSE_INJECTIVE,
     shape=_take_type,
     impl=lambda xp, x, idx, *, axis: xp.take(x, _wrap(xp, idx, x.shape[axis]), axis=axis),
+    write=lambda xp, out, x, idx, *, axis: xp.take(x, idx, axis=axis, out=out),
     vjp=lambda b, g, out, x, idx, *, axis: (b.index_add(b.zeros(x.type), idx, g, axis=axis), None),
     doc="Slices of `x` along `axis` picked by integer indices of any shape (embedding lookup).",
 )

@@ -69,58 +69,80 @@ def _extremum_vjp(b, g, out, x, *, axes, keepdims):
     return (b.mul(b.div(_keep(b, g, x.type, axes), count), hits),)
 
 
-def _asarray(reduce):
-    # NumPy returns scalars for full reductions; kernels always give arrays.
-    return lambda xp, x, **attrs: xp.asarray(reduce(xp, x, **attrs))
+def _reducer(name: str, keep_dtype: bool = False):
+    """(impl, write) of `xp.<name>(x, axis=axes, keepdims=keepdims)`; NumPy returns scalars for
+    full reductions, the kernels always give arrays."""
+
+    def extra(x) -> dict:
+        return {"dtype": x.dtype} if keep_dtype else {}
+
+    def impl(xp, x, *, axes, keepdims):
+        return xp.asarray(getattr(xp, name)(x, axis=axes, keepdims=keepdims, **extra(x)))
+
+    def write(xp, out, x, *, axes, keepdims):
+        getattr(xp, name)(x, axis=axes, keepdims=keepdims, out=out, **extra(x))
+
+    return impl, write
 
 
+def _arg_reducer(name: str):
+    def impl(xp, x, *, axis, keepdims):
+        result = getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+        return xp.asarray(result).astype("int64", copy=False)
+
+    def write(xp, out, x, *, axis, keepdims):
+        getattr(xp, name)(x, axis=axis, keepdims=keepdims, out=out)
+
+    return impl, write
+
+
+_sum_impl, _sum_write = _reducer("sum", keep_dtype=True)
 define_op(
     "sum",
     attrs=AXES_ATTRS,
     traits={REDUCTION},
     shape=_reduce_type,
-    impl=_asarray(
-        lambda xp, x, *, axes, keepdims: xp.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
-    ),
+    impl=_sum_impl,
+    write=_sum_write,
     vjp=_sum_vjp,
 )
+_max_impl, _max_write = _reducer("max")
 define_op(
     "max",
     attrs=AXES_ATTRS,
     traits={REDUCTION},
     shape=_extremum_type,
-    impl=_asarray(lambda xp, x, *, axes, keepdims: xp.max(x, axis=axes, keepdims=keepdims)),
+    impl=_max_impl,
+    write=_max_write,
     vjp=_extremum_vjp,
 )
+_min_impl, _min_write = _reducer("min")
 define_op(
     "min",
     attrs=AXES_ATTRS,
     traits={REDUCTION},
     shape=_extremum_type,
-    impl=_asarray(lambda xp, x, *, axes, keepdims: xp.min(x, axis=axes, keepdims=keepdims)),
+    impl=_min_impl,
+    write=_min_write,
     vjp=_extremum_vjp,
 )
+_argmax_impl, _argmax_write = _arg_reducer("argmax")
 define_op(
     "argmax",
     attrs=AXIS_ATTRS,
     traits={REDUCTION},
     shape=_arg_type,
-    impl=_asarray(
-        lambda xp, x, *, axis, keepdims: xp.argmax(x, axis=axis, keepdims=keepdims).astype(
-            "int64", copy=False
-        )
-    ),
+    impl=_argmax_impl,
+    write=_argmax_write,
     vjp=no_grad,
 )
+_argmin_impl, _argmin_write = _arg_reducer("argmin")
 define_op(
     "argmin",
     attrs=AXIS_ATTRS,
     traits={REDUCTION},
     shape=_arg_type,
-    impl=_asarray(
-        lambda xp, x, *, axis, keepdims: xp.argmin(x, axis=axis, keepdims=keepdims).astype(
-            "int64", copy=False
-        )
-    ),
+    impl=_argmin_impl,
+    write=_argmin_write,
     vjp=no_grad,
 )

@@ -1,9 +1,11 @@
 """The op registry: each op is one `OpDef` holding every rule that defines it.
 
 An op is declared once with `define_op(...)`: its attribute schema, its shape/dtype rule, its reference
-kernel written against an array module `xp` (numpy or cupy), and its gradient rule, which emits IR
-through a `Builder`. Registration fails when a rule is missing, so no op can exist half-defined.
-Passes read `traits` (data), never lists of op names.
+kernel written against an array module `xp` (numpy or cupy), its gradient rule, which emits IR through
+a `Builder`, and the facts the optimizer reads: how it fuses, whether its result views an input,
+whether it can write into a given buffer or run in place, and its algebra. Registration fails when a
+rule is missing, so no op can exist half-defined. Passes read these facts (data), never lists of
+op names.
 """
 
 from __future__ import annotations
@@ -20,15 +22,27 @@ REQUIRED = object()  # marks an attribute without a default
 ELEMENTWISE = "elementwise"  # output[i] depends on input[i] only (after broadcasting)
 UNARY = "unary"
 BINARY = "binary"
-COMMUTATIVE = "commutative"
+COMMUTATIVE = "commutative"  # f(x, y) == f(y, x), bit for bit
+ASSOCIATIVE = "associative"  # f(f(x, y), z) == f(x, f(y, z)) exactly (max, min; not float add)
+IDEMPOTENT = "idempotent"  # unary: f(f(x)) == f(x); binary: f(x, x) == x
+INVOLUTION = "involution"  # f(f(x)) == x (neg, logical_not)
 REDUCTION = "reduction"
-SHAPE = "shape"  # moves data without computing on it (reshape, permute, slice, ...)
+SHAPE = "shape"  # moves data without computing on it (reshape, permute, slice, concat, ...)
 CREATION = "creation"  # makes a value from attributes alone
 RANDOM = "random"  # depends on an explicit random key input: never folded or CSE'd across keys
 NONDIFFERENTIABLE = "nondifferentiable"  # no gradient flows through it (comparisons, argmax, ...)
-TRAITS = frozenset(
-    {ELEMENTWISE, UNARY, BINARY, COMMUTATIVE, REDUCTION, SHAPE, CREATION, RANDOM, NONDIFFERENTIABLE}
-)
+TRAITS = frozenset({ELEMENTWISE, UNARY, BINARY, COMMUTATIVE, ASSOCIATIVE, IDEMPOTENT, INVOLUTION,
+                    REDUCTION, SHAPE, CREATION, RANDOM, NONDIFFERENTIABLE})
+
+# Fusion classes, after TVM's OpPatternKind: what the fusion pass may group an op with.
+FUSE_ELEMENTWISE = "elementwise"  # out[i] from in[i], operands broadcasting
+FUSE_BROADCAST = "broadcast"  # out[i] from in[f(i)] for a broadcast f
+FUSE_INJECTIVE = "injective"  # each output element is one input element (reshape, slice, gather)
+FUSE_REDUCTION = "reduction"  # elementwise producers and consumers fuse around it
+FUSE_OUT = "out_fusable"  # matmul, conv: elementwise epilogues fuse into its output
+FUSE_OPAQUE = "opaque"  # fuses with nothing
+FUSION_KINDS = (FUSE_ELEMENTWISE, FUSE_BROADCAST, FUSE_INJECTIVE, FUSE_REDUCTION, FUSE_OUT,
+                FUSE_OPAQUE)
 
 
 def no_grad(b, g, out, *inputs, **attrs):
@@ -55,6 +69,20 @@ class OpDef:
         gradient with Builder `b` from the output gradient `g` (a tuple for multi-output ops), the
         output value(s) `out` and the input values.
     arity: number of inputs, or None for variadic ops.
+
+    Facts for the optimizer and the planned runtime:
+    fusion: one of FUSION_KINDS.
+    view: index of the input whose memory the result(s) may view (reshape, permute, slice), or
+        None when the result is always a fresh array.
+    write(xp, out, *arrays, **attrs): computes the op into the given array `out` (a tuple of
+        arrays for multi-output ops) instead of allocating; None when the op has no such kernel.
+    inplace: inputs that `write` may be given as its `out` (the result overwrites that input).
+    identity: {input index: value} where `op(..., value at that index, ...)` is the other operand,
+        bit for bit (x * 1, x - 0.0, x + -0.0; max(x, -inf)).
+    absorbing: {input index: value} that fixes the result whatever the other operand is, for
+        integer and bool operands only (x * 0 is not 0 for x = inf or nan).
+    c_expr: for elementwise ops, the C expression of one element (`{0}`, `{1}` the operands),
+        from which fused GPU kernels are generated.
     """
 
     name: str
@@ -65,6 +93,13 @@ class OpDef:
     traits: frozenset[str] = frozenset()
     arity: int | None = 1
     doc: str = ""
+    fusion: str = FUSE_OPAQUE
+    view: int | None = None
+    write: Callable | None = None
+    inplace: tuple[int, ...] = ()
+    identity: dict = field(default_factory=dict)
+    absorbing: dict = field(default_factory=dict)
+    c_expr: str | None = None
 
     def has(self, trait: str) -> bool:
         return trait in self.traits
@@ -110,8 +145,14 @@ def _type_names(types) -> str:
 OPS: dict[str, OpDef] = {}
 
 
-def define_op(name, *, shape, impl, vjp, attrs=None, traits=(), arity=1, doc="") -> OpDef:
-    """Declare and register an op. Every rule is required; use `no_grad` for non-differentiable ops."""
+def define_op(name, *, shape, impl, vjp, attrs=None, traits=(), arity=1, doc="", fusion=None,
+              view=None, write=None, inplace=(), identity=None, absorbing=None,
+              c_expr=None) -> OpDef:
+    """Declare and register an op. Every rule is required; use `no_grad` for non-differentiable ops.
+
+    `fusion` defaults from the traits: elementwise ops fuse as elementwise, reductions as
+    reductions, shape ops as injective, anything else is opaque.
+    """
     if name in OPS:
         raise ValueError(f"op '{name}' is defined twice")
     for rule_name, rule in (("shape", shape), ("impl", impl), ("vjp", vjp)):
@@ -121,9 +162,27 @@ def define_op(name, *, shape, impl, vjp, attrs=None, traits=(), arity=1, doc="")
     if unknown:
         raise ValueError(f"op '{name}' has unknown traits {sorted(unknown)}")
     traits = frozenset(traits) | ({NONDIFFERENTIABLE} if vjp is no_grad else frozenset())
-    op = OpDef(name, shape, impl, vjp, dict(attrs or {}), traits, arity, doc)
+    fusion = fusion or _default_fusion(traits)
+    if fusion not in FUSION_KINDS:
+        raise ValueError(f"op '{name}' has unknown fusion kind {fusion!r}")
+    if ELEMENTWISE in traits and c_expr is None:
+        raise TypeError(f"elementwise op '{name}' is missing its scalar expression (c_expr)")
+    if inplace and write is None:
+        raise TypeError(f"op '{name}' lists in-place inputs but has no write kernel")
+    op = OpDef(name, shape, impl, vjp, dict(attrs or {}), traits, arity, doc, fusion, view, write,
+               tuple(inplace), dict(identity or {}), dict(absorbing or {}), c_expr)
     OPS[name] = op
     return op
+
+
+def _default_fusion(traits) -> str:
+    if ELEMENTWISE in traits:
+        return FUSE_ELEMENTWISE
+    if REDUCTION in traits:
+        return FUSE_REDUCTION
+    if SHAPE in traits:
+        return FUSE_INJECTIVE
+    return FUSE_OPAQUE
 
 
 def get_op(name: str) -> OpDef:

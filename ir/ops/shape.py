@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ir.errors import ShapeError
-from ir.ops.registry import SHAPE, Attr, define_op
+from ir.ops.registry import FUSE_BROADCAST, SHAPE, Attr, define_op
 from ir.types import TensorType
 
 
@@ -40,6 +40,7 @@ define_op(
     attrs={"shape": Attr(tuple)},
     traits={SHAPE},
     shape=_reshape_type,
+    view=0,
     impl=lambda xp, x, *, shape: xp.reshape(x, shape),
     vjp=lambda b, g, out, x, *, shape: (b.reshape(g, shape=x.shape),),
 )
@@ -56,6 +57,7 @@ define_op(
     attrs={"perm": Attr(tuple)},
     traits={SHAPE},
     shape=_permute_type,
+    view=0,
     impl=lambda xp, x, *, perm: xp.transpose(x, perm),
     vjp=lambda b, g, out, x, *, perm: (b.permute(g, perm=tuple(int(i) for i in np.argsort(perm))),),
 )
@@ -76,6 +78,8 @@ define_op(
     "broadcast_to",
     attrs={"shape": Attr(tuple)},
     traits={SHAPE},
+    fusion=FUSE_BROADCAST,
+    view=0,
     shape=_broadcast_to_type,
     impl=lambda xp, x, *, shape: xp.broadcast_to(x, shape),
     vjp=lambda b, g, out, x, *, shape: (b.unbroadcast(g, x),),
@@ -116,6 +120,7 @@ define_op(
     shape=lambda x, *, starts, stops, steps: TensorType(
         slice_shape(x.shape, starts, stops, steps), x.dtype
     ),
+    view=0,
     impl=lambda xp, x, *, starts, stops, steps: x[slices(starts, stops, steps)],
     vjp=_slice_vjp,
 )
@@ -136,6 +141,12 @@ def _slice_scatter_impl(xp, base, src, *, starts, stops, steps):
     return out
 
 
+def _slice_scatter_write(xp, out, base, src, *, starts, stops, steps):
+    if not xp.may_share_memory(out, base):
+        xp.copyto(out, base)
+    out[slices(starts, stops, steps)] = src
+
+
 def _slice_scatter_vjp(b, g, out, base, src, **region):
     return b.slice_scatter(g, b.zeros(src.type), **region), b.slice(g, **region)
 
@@ -147,6 +158,8 @@ define_op(
     arity=2,
     shape=_slice_scatter_type,
     impl=_slice_scatter_impl,
+    write=_slice_scatter_write,
+    inplace=(0,),
     vjp=_slice_scatter_vjp,
     doc="`base` with the slice region replaced by `src`.",
 )
@@ -187,6 +200,7 @@ define_op(
     arity=None,
     shape=_concat_type,
     impl=lambda xp, *xs, axis: xp.concatenate(xs, axis=axis),
+    write=lambda xp, out, *xs, axis: xp.concatenate(xs, axis=axis, out=out),
     vjp=_concat_vjp,
 )
 
@@ -213,6 +227,7 @@ define_op(
     attrs={"sizes": Attr(tuple), "axis": Attr(int)},
     traits={SHAPE},
     shape=_split_type,
+    view=0,
     impl=_split_impl,
     vjp=lambda b, g, out, x, *, sizes, axis: (b.concat(*g, axis=axis),),
 )
@@ -233,12 +248,18 @@ def _pad_vjp(b, g, out, x, *, pads, value):
     return (b.slice(g, starts=starts, stops=stops, steps=(1,) * len(pads)),)
 
 
+def _pad_write(xp, out, x, *, pads, value):
+    out.fill(value)
+    out[tuple(slice(lo, lo + d) for (lo, _), d in zip(pads, x.shape))] = x
+
+
 define_op(
     "pad",
     attrs={"pads": Attr(tuple), "value": Attr((int, float, bool), 0.0)},
     traits={SHAPE},
     shape=_pad_type,
     impl=lambda xp, x, *, pads, value: xp.pad(x, pads, constant_values=value),
+    write=_pad_write,
     vjp=_pad_vjp,
     doc="Constant padding: `pads` = ((lo, hi), ...) one pair per axis.",
 )

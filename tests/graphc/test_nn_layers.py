@@ -215,16 +215,16 @@ def test_dropout_traces_with_a_random_key_in_training_only():
     x = graphc.ones((4, 8))
     graph = graphc.trace(net, x)
     assert any(node.op == "random_mask" for node in graph.nodes)
-    (key_name,) = graph.meta["random_keys"]
+    (key,) = graph.random_keys
     params = {k: v.numpy() for k, v in net.state_dict().items()}
-    inputs = [x.numpy() if v.name != key_name else np.array(5, np.int64) for v in graph.inputs]
+    inputs = [x.numpy() if v is not key else np.array(5, np.int64) for v in graph.inputs]
     a, b = run_graph(graph, inputs, params)[0], run_graph(graph, inputs, params)[0]
     np.testing.assert_array_equal(a, b)  # the randomness is the key input alone
     assert (a == 0).any()
     net.eval()
     graph = graphc.trace(net, x)
     assert not any(node.op == "random_mask" for node in graph.nodes)
-    assert not graph.meta.get("random_keys")
+    assert not graph.random_keys
 
 
 # -- batch norm, embedding details -------------------------------------------------------------------

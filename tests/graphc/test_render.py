@@ -12,7 +12,7 @@ import pytest
 
 import ir
 from graphc.render import output, style
-from ir.graph import NODE, Node, Value
+from ir.graph import NODE
 from ir.types import TensorType as T
 from passes.autodiff import differentiate
 
@@ -74,11 +74,8 @@ def sgd_step(lr: float = 1e-3):
 
 
 def fused_graph() -> ir.Graph:
-    """x -> [mul, add, exp fused into one node] -> sum: a fused node built by hand.
-
-    No fusion pass exists yet, so the node is constructed directly: op 'fused' is not in the
-    registry (the renderer never looks it up); its subgraph's inputs/outputs stand for its own.
-    """
+    """x -> [mul, add, exp fused into one node] -> sum: a fused node built by hand; its
+    subgraph's inputs/outputs stand for its own."""
     sub = ir.Graph("fused_body")
     sb = ir.Builder(sub, phase="forward")
     a = sub.add_input("a", T((4, 8), "float32"))
@@ -89,10 +86,8 @@ def fused_graph() -> ir.Graph:
     b = ir.Builder(g, phase="forward", scope="block")
     x = g.add_input("x", T((4, 8), "float32"))
     bias = g.add_param("block.bias", T((8,), "float32"))
-    node = Node("fused", (x, bias), {}, {"phase": "forward", "scope": "block", "loc": "m.py:3"},
-                subgraph=sub)
-    node.outputs = (Value(T((4, 8), "float32"), "fused_out", NODE, node=node),)
-    g.nodes.append(node)
+    meta = {"phase": "forward", "scope": "block", "loc": "m.py:3"}
+    node = g.add_node("fused", (x, bias), {"body": sub}, meta, names=["fused_out"])
     g.set_outputs([b.sum(node.out, axes=(1,), keepdims=False)])
     return g
 

@@ -177,7 +177,7 @@ def test_random_inside_a_trace_is_refused_and_keys_are_inputs():
     with pytest.raises(graphc.TraceError, match="random"):
         graphc.trace(lambda x: x + graphc.rand(2), graphc.ones(2))
     graph = graphc.trace(lambda x: x * graphc.random.key_tensor().float(), graphc.ones(2))
-    assert graph.meta["random_keys"] == ["key"] and [v.name for v in graph.inputs] == ["x", "key"]
+    assert graph.random_keys == [graph.inputs[1]] and [v.name for v in graph.inputs] == ["x", "key"]
 
 
 def test_dropout_traces_with_a_random_key():

@@ -28,13 +28,35 @@ def run_op(op: str, inputs, **attrs):
     values = [g.add_input(f"x{i}", TensorType.of(np.asarray(a))) for i, a in enumerate(inputs)]
     node = g.add_node(op, values, attrs)
     g.set_outputs(node.outputs)
-    results = run_graph(g, [np.asarray(a) for a in inputs], {})
+    arrays = [np.asarray(a) for a in inputs]
+    results = run_graph(g, arrays, {})
     for value, array in zip(node.outputs, results):
         assert tuple(array.shape) == value.shape, f"{op}: shape {array.shape} != rule {value.type}"
         assert np.dtype(array.dtype) == value.type.np_dtype, (
             f"{op}: dtype {array.dtype} != {value.type}"
         )
+    check_write_kernel(node, arrays, results)
     return results if len(results) > 1 else results[0]
+
+
+def check_write_kernel(node, arrays, expected):
+    """The op's `write` kernel gives exactly what its reference kernel gives: into fresh
+    buffers, and in place on each input it may overwrite."""
+    opdef = OPS[node.op]
+    if opdef.write is None:
+        return
+    outs = [np.empty(v.shape, v.type.np_dtype) for v in node.outputs]
+    opdef.write(np, outs[0] if len(outs) == 1 else tuple(outs), *arrays, **node.attrs)
+    for out, ref in zip(outs, expected):
+        assert ir.compare.same_array(out, ref), f"{node.op}: write kernel differs from impl"
+    for k in opdef.inplace:
+        if TensorType.of(arrays[k]) != node.outputs[0].type:
+            continue
+        operands = [a.copy() for a in arrays]
+        opdef.write(np, operands[k], *operands, **node.attrs)
+        assert ir.compare.same_array(operands[k], expected[0]), (
+            f"{node.op}: in-place write on input {k} differs from impl"
+        )
 
 
 def broadcast_shapes(rng, n=2, max_rank=3):
@@ -96,6 +118,7 @@ UNARY = {
     "sigmoid": (normal, lambda x: 1 / (1 + np.exp(-x))),
     "erf": (normal, scipy.special.erf),
     "stop_gradient": (normal, lambda x: x),
+    "relu": (normal, lambda x: np.maximum(x, 0)),
 }
 
 
@@ -169,12 +192,46 @@ def _arg(rng, dtype, name):
     np.testing.assert_array_equal(run_op(name, [x], axis=axis, keepdims=keepdims), expected)
 
 
-@case("matmul")
-def _matmul(rng, dtype, name):
+def matmul_operands(rng, dtype):
+    """Operands a, b of op(a) @ op(b) with random transpose flags, and the plain product."""
     ba, bb = broadcast_shapes(rng, 2, 2)
     m, k, n = (int(d) for d in rng.integers(1, 5, size=3))
     a, b = normal(rng, (*ba, m, k), dtype), normal(rng, (*bb, k, n), dtype)
-    close(run_op("matmul", [a, b]), np.matmul(a, b), dtype)
+    flags = {"trans_a": bool(rng.random() < 0.5), "trans_b": bool(rng.random() < 0.5)}
+    stored = [np.swapaxes(x, -1, -2).copy() if t else x
+              for x, t in zip((a, b), flags.values())]
+    return stored, flags, np.matmul(a, b)
+
+
+@case("matmul")
+def _matmul(rng, dtype, name):
+    (a, b), flags, expected = matmul_operands(rng, dtype)
+    close(run_op("matmul", [a, b], **flags), expected, dtype)
+
+
+@case("gemm")
+def _gemm(rng, dtype, name):
+    (a, b), flags, product = matmul_operands(rng, dtype)
+    c = normal(rng, product.shape[-1:], dtype)
+    alpha, beta = np.asarray(-0.5, dtype), np.asarray(rng.choice([0.0, 1.0, 0.9]), dtype)
+    expected = alpha * product + (beta * c if beta != 0 else 0)
+    close(run_op("gemm", [a, b, c, alpha, beta], **flags), expected, dtype)
+    if beta == 0:  # BLAS: beta == 0 ignores c, NaN included
+        nan = np.full_like(c, np.nan)
+        close(run_op("gemm", [a, b, nan, alpha, beta], **flags), alpha * product, dtype)
+
+
+@case("fused")
+def _fused(rng, dtype, name):
+    x, y = normal(rng, (3, 4), dtype), normal(rng, (4,), dtype)
+    body = Graph("body")
+    bx, by = body.add_input("x", TensorType.of(x)), body.add_input("y", TensorType.of(y))
+    b = ir.Builder(body)
+    s = b.add(bx, by)
+    body.set_outputs([b.relu(s), b.sum(s, axes=(1,), keepdims=False)])
+    relu, total = run_op("fused", [x, y], body=body)
+    close(relu, np.maximum(x + y, 0), dtype)
+    close(total, (x + y).sum(axis=1), dtype)
 
 
 @case("reshape")
@@ -301,7 +358,7 @@ def _index_add(rng, dtype, name):
         expected,
         idx,
         np.moveaxis(src.reshape(*base.shape[:axis], -1, *base.shape[axis + 1 :]), axis, 0).reshape(
-            *idx.shape, *expected.shape[1:]
+            (*idx.shape, *expected.shape[1:])
         ),
     )
     close(run_op("index_add", [base, idx, src], axis=axis), np.moveaxis(expected, 0, axis), dtype)

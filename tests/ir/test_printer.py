@@ -48,14 +48,14 @@ def train_step() -> ir.Graph:
     left, right = b.split(y, sizes=(2, 4), axis=1)
     masked = b.pad(left, pads=((0, 0), (0, 1)), value=float("-inf"))
     loss = b.sum(b.add(masked, b.scalar_like(0.5, masked)), axes=None, keepdims=False)
-    with b.meta(phase="backward", grad_of=y.name):
+    with b.meta(phase="backward", grad_of=y):
         grad = b.mul(x, mask)
     with b.meta(phase="optimizer", loc="optim.py:40", scope=None):
         lr = g.add_constant(np.float32(0.1), name="lr")
         new_w = b.sub(w, b.mul(grad, lr))
     g.set_outputs([loss, right, b.cast(b.sum(table, axes=(1,), keepdims=True), dtype="float32")])
     g.updates.append((w, new_w))
-    g.meta.update(random_keys=["key"], saved=[mask.name])
+    g.meta.update(random_keys=[key], saved=[mask])
     return g
 
 
@@ -85,12 +85,14 @@ def test_golden_fused(fused_graph):
 def test_node_line_shows_results_op_operands_attrs_types_and_source():
     g = ir.Graph("g")
     x = g.add_input("x", ir.TensorType((2, 6), "float32"))
-    meta = {"loc": "model.py:3", "scope": "net.0", "phase": "backward", "grad_of": "h", "n": 2}
+    h = g.add_input("h", ir.TensorType((2, 6), "float32"))
+    meta = {"loc": "model.py:3", "scope": "net.0", "phase": "backward", "grad_of": h, "n": 2}
     g.add_node("split", [x], {"sizes": (2, 4), "axis": 1}, meta, names=["a", "b"])
-    line = str(g).splitlines()[2]
+    line = str(g).splitlines()[3]
     code, comment = line.split("#")
     assert code.strip() == "%a: f32[2,2], %b: f32[2,4] = split(%x, sizes=(2, 4), axis=1)"
     assert comment.split() == ["model.py:3", "scope=net.0", "phase=backward", "grad_of=%h", "n=2"]
+    assert ir.parse(str(g)).nodes[0].meta["grad_of"].name == "h"
 
 
 def test_header_lists_signature_and_meta():

@@ -123,11 +123,14 @@ def test_bad_constant_and_graph_meta():
     c.data = np.zeros(4, np.float32)
     rejects(g, "constant %c: f32[3] holds data f32[4]")
     g = small()
-    g.meta["random_keys"] = ["x"]
+    g.meta["random_keys"] = [g.inputs[0]]
     rejects(g, "random key %x must be i64[]")
     g = small()
-    g.meta["saved"] = ["nowhere"]
-    rejects(g, "saved value %nowhere is not in this graph")
+    g.meta["random_keys"] = ["x"]
+    rejects(g, "meta 'random_keys' must list Values, got 'x'")
+    g = small()
+    g.meta["saved"] = [ir.Graph("other").add_input("nowhere", ir.TensorType((), "float32"))]
+    rejects(g, "graph meta refers to %nowhere, which is not in this graph")
 
 
 def test_fused_subgraph_is_checked(fused_graph):
@@ -139,7 +142,7 @@ def test_fused_subgraph_is_checked(fused_graph):
 
 def test_fused_node_types_must_match_its_subgraph(fused_graph):
     fused_graph.nodes[1].inputs = fused_graph.nodes[1].inputs[::-1]
-    rejects(fused_graph, "operand types (f32[16], f32[4,16]) differ from its subgraph's inputs")
+    rejects(fused_graph, "operand types (f32[16], f32[4,16]) differ from its body's inputs")
 
 
 def test_verify_is_available_as_a_function():
