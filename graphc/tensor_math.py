@@ -176,8 +176,7 @@ class MathMixin:
         return self * self
 
     def relu(self):
-        # where(x > 0, x, 0): the gradient at 0 is 0, as in PyTorch.
-        return dispatch.apply("where", self > 0, self, dispatch.scalar(0, self.dtype))
+        return dispatch.apply("relu", self)
 
     def clamp(self, min=None, max=None):
         x = self
