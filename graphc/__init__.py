@@ -114,6 +114,7 @@ from graphc import nn, optim
 from graphc.checkpoint import load, save
 from graphc.compile import compile, compile_train_step
 from graphc.render import render
+from runtime.threads import get_num_threads, set_num_threads
 
 
 def get_default_dtype() -> dtype:
@@ -126,12 +127,12 @@ __all__ = [
     "compile", "compile_train_step", "concat", "concatenate", "cos", "cuda", "device", "dispatch",
     "div", "double", "dtype", "empty", "empty_like", "enable_grad", "eq", "equal", "erf", "exp",
     "eye", "flatten", "float", "float32", "float64", "from_numpy", "full", "full_like", "gather",
-    "ge", "get_default_dtype", "gt", "index_select", "inference_mode", "int", "int32", "int64",
+    "ge", "get_default_dtype", "get_num_threads", "gt", "index_select", "inference_mode", "int", "int32", "int64",
     "is_grad_enabled", "is_tensor", "le", "linspace", "load", "log", "logical_and", "logical_not",
     "logical_or", "long", "lt", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean",
     "min", "minimum", "mm", "mul", "narrow", "ne", "neg", "nn", "no_grad", "numel", "ones",
     "ones_like", "optim", "permute", "pow", "rand", "rand_like", "randint", "randn", "randn_like",
-    "randperm", "relu", "render", "reshape", "rsqrt", "save", "set_grad_enabled", "sigmoid",
+    "randperm", "relu", "render", "reshape", "rsqrt", "save", "set_grad_enabled", "set_num_threads", "sigmoid",
     "sign", "sin", "spec", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "t",
     "tanh", "tensor", "trace", "transpose", "unbind", "unsqueeze", "var", "where", "zeros",
     "zeros_like",

@@ -1,146 +1,247 @@
-"""`graphc.compile` and `graphc.compile_train_step`: traced graphs run by `runtime.Executable`.
+"""`graphc.compile` and `graphc.compile_train_step`: traced graphs, optimized by the pass pipeline,
+planned and run by `runtime.Executable` on the model's own storage.
 
-Both run on the model's live storage: parameters are looked up at every call, so `p.data = ...` and
-`load_state_dict` are seen. A training step is one graph (forward, loss, backward, optimizer update)
-whose `updates` write the new parameters and optimizer state in place into the model's and the
-optimizer's own arrays. A change of `train()`/`eval()` mode, of which parameters are trainable, or of
-the optimizer's structure (parameter groups, momentum on/off, ...) selects or builds another graph;
-numeric hyper-parameters such as `lr` are inputs and never cause a rebuild.
+A training step is one graph (forward, loss, backward, optimizer update) whose `updates` write the
+new parameters and optimizer state in place into the model's and the optimizer's own arrays, so
+`model.state_dict()` shows them after each step. Like `jax.jit` and `torch.compile`, a call with a
+new input shape or dtype, or a change of `train()`/`eval()` mode, of which parameters are
+trainable, or of the optimizer's structure (parameter groups, momentum on/off, ...) compiles
+another variant (cached, a few at most; the `graphc.compile` logger says why at DEBUG level);
+numeric hyper-parameters such as `lr` are graph inputs and never cause a recompile. `strict=True`
+refuses inputs of another shape or dtype instead.
+
+Per call, nothing is rebuilt: parameter arrays are re-bound only when a parameter's storage was
+replaced (`p.data = ...`), hyper-parameters are written into 0-d arrays the step reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from graphc.optim.program import Entry, UpdateProgram, ordered_inputs, storage
+from graphc.optim.program import Entry, UpdateProgram, storage
 from ir.graph import Graph, Value
+
+log = logging.getLogger("graphc.compile")
+CACHE_SIZE = 8  # compiled variants kept per compiled callable (least recently used dropped)
+DEFAULT_LEVEL = "O2"
 
 
 class CompiledInputError(ValueError):
-    """A compiled callable was given inputs that differ from the example it was compiled for."""
+    """A compiled callable was given inputs it cannot take."""
 
 
-def compile(model, *example_inputs) -> CompiledModel:
-    """Trace `model` on `example_inputs` and return a callable that runs the compiled graph."""
-    return CompiledModel(model, *example_inputs)
+def compile(model, *example_inputs, opt_level=DEFAULT_LEVEL, freeze: bool = False,
+            strict: bool = False) -> CompiledModel:
+    """Trace `model` on `example_inputs` and return a callable that runs the compiled graph.
+
+    `opt_level`: 'O0', 'O1', 'O2' (default) or a pass list such as 'fold,cse,dce'. `freeze=True`
+    (inference) folds the parameters into the graph as constants, as torch.compile's freezing:
+    later changes to them are not seen.
+    """
+    return CompiledModel(model, example_inputs, opt_level, freeze, strict)
 
 
-def compile_train_step(model, loss_fn, optimizer, *example_inputs) -> TrainStep:
+def compile_train_step(model, loss_fn, optimizer, *example_inputs, opt_level=DEFAULT_LEVEL,
+                       strict: bool = False) -> TrainStep:
     """Compile `loss_fn(model(*inputs), target)` plus backward and `optimizer`'s update.
 
     The last example input is the target; `step(X, y)` returns the loss as a 0-d Tensor.
     """
-    return TrainStep(model, loss_fn, optimizer, *example_inputs)
+    if len(example_inputs) < 2:
+        raise TypeError("compile_train_step needs example inputs and a target: (*inputs, target)")
+    return TrainStep(model, loss_fn, optimizer, example_inputs, opt_level, strict)
 
 
 @dataclass
-class _Variant:
-    """One compiled graph for one mode: the graph, its executable and its user input values."""
+class Variant:
+    """One compiled graph: the traced graph, what was optimized (`source`: the traced graph, or
+    the whole training step), the optimized graph, its plan and executable, the values fed per
+    call and how long compiling took."""
 
+    traced: Graph
+    source: Graph
     graph: Graph
-    exe: object
-    user_inputs: list[Value]
-    program: UpdateProgram | None = None
-    tensors: list | None = None  # the parameter Tensors aligned with program.entries
-    autodiff: object = None
+    pipeline: object  # passes.pipeline.PipelineResult
+    plan: object  # passes.memory.MemoryPlan
+    exe: object  # runtime.Executable
+    params: list = field(default_factory=list)  # (graph name, Tensor) of model parameters
+    bound: list = field(default_factory=list)  # the arrays last fed for them
+    timings: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # training steps: program, tensors, autodiff, ...
+
+    def bind_params(self) -> None:
+        """Feed the parameters' current storage, where it changed since the last call."""
+        arrays = [t._data for _, t in self.params]
+        if len(arrays) == len(self.bound) and all(a is b for a, b in zip(arrays, self.bound)):
+            return
+        for (name, _), array in zip(self.params, arrays):
+            self.exe.feed(name, array)
+        self.bound = arrays
+
+
+def build(graph: Graph, level=DEFAULT_LEVEL, backend: str = "numpy"):
+    """(optimized graph, PipelineResult, MemoryPlan, Executable) of `graph` at `level`."""
+    from passes.memory import plan_memory
+    from passes.pipeline import run_pipeline
+    from runtime import Executable
+
+    result = run_pipeline(graph, level)
+    plan = plan_memory(result.graph)
+    return result.graph, result, plan, Executable(result.graph, plan, backend)
 
 
 class _Compiled:
-    """Shared by CompiledModel and TrainStep: variants by mode, input checks, live parameters."""
+    """Shared by CompiledModel and TrainStep: variants by mode and input signature."""
 
-    def __init__(self, model, example_inputs):
+    def __init__(self, model, example_inputs, opt_level, strict: bool):
+        from passes.pipeline import pass_names
+
+        pass_names(opt_level)  # an unknown level fails here, in one line
         self.model = model
+        self.opt_level = opt_level
+        self.strict = strict
         self.example_inputs = example_inputs
-        self._variants: dict = {}
-        self._variant()
+        self._modules = list(model.modules()) if hasattr(model, "modules") else []
+        self._variants: OrderedDict = OrderedDict()
+        self._signature = _signature(_arrays(example_inputs, specs_ok=True))
+        self._variant(self._signature, example_inputs)
 
-    def _key(self) -> tuple:
-        return _modes(self.model)
+    # -- variants ------------------------------------------------------------------------------
+    def _key(self, signature) -> tuple:
+        return (tuple(m.training for m in self._modules), signature)
 
-    def _build(self) -> _Variant:
+    def _variant(self, signature, examples) -> Variant:
+        key = self._key(signature)
+        variant = self._variants.get(key)
+        if variant is None:
+            if self._variants:
+                log.debug("%s: recompiling for %s", type(self).__name__, _why(key, self._variants))
+            start = time.perf_counter()
+            variant = self._build(examples)
+            variant.timings["total"] = time.perf_counter() - start
+            self._variants[key] = variant
+            if len(self._variants) > CACHE_SIZE:
+                self._variants.popitem(last=False)
+        self._variants.move_to_end(key)
+        return variant
+
+    def _current(self, inputs) -> tuple[Variant, list]:
+        arrays = _arrays(inputs)
+        if len(arrays) != len(self._signature):
+            raise CompiledInputError(f"compiled for {len(self._signature)} input(s), "
+                                     f"got {len(arrays)}")
+        signature = _signature(arrays)
+        if self.strict and signature != self._signature:
+            _refuse(signature, self._signature)
+        examples = inputs if signature != self._signature else self.example_inputs
+        return self._variant(signature, examples), arrays
+
+    def _build(self, examples) -> Variant:
         raise NotImplementedError
 
-    def _variant(self) -> _Variant:
-        key = self._key()
-        if key not in self._variants:
-            self._variants[key] = self._build()
-        return self._variants[key]
+    def _finish(self, traced: Graph, source: Graph, trace_seconds: float, **extra) -> Variant:
+        """Optimize, plan and load `source`; bind the model's parameters by graph name."""
+        start = time.perf_counter()
+        graph, pipeline, plan, exe = build(source, self.opt_level)
+        variant = Variant(traced, source, graph, pipeline, plan, exe, extra=extra)
+        variant.timings.update(trace=trace_seconds, compile=time.perf_counter() - start)
+        live = live_tensors(self.model)
+        variant.params = [(v.name, live[v.name]) for v in graph.params if v.name in live]
+        return variant
 
     @property
     def graph(self) -> Graph:
-        """The graph that runs for the model's current mode."""
-        return self._variant().graph
+        """The optimized graph that runs for the model's current mode and the example inputs."""
+        return self._variant(self._signature, self.example_inputs).graph
 
-    def _run(self, variant: _Variant, inputs: tuple, extra_inputs=None, extra_params=None):
-        from graphc.random import next_key
+    @property
+    def variant(self) -> Variant:
+        """The compiled variant for the model's current mode and the example inputs."""
+        return self._variant(self._signature, self.example_inputs)
 
-        arrays = check_inputs(variant.user_inputs, inputs)
-        by_name = {v.name: a for v, a in zip(variant.user_inputs, arrays)}
-        by_name.update(extra_inputs or {})
-        extra_params = extra_params or {}
-        model_names = [v.name for v in variant.graph.params if v.name not in extra_params]
-        params = {**live_arrays(self.model, model_names), **extra_params}
-        keys = [next_key() for _ in variant.graph.random_keys]
-        return variant.exe(ordered_inputs(variant.graph, by_name), params, keys)
+    @property
+    def source_graph(self) -> Graph:
+        """The graph before optimization (what O0 runs)."""
+        return self.variant.source
+
+    def report(self) -> str:
+        """What compiling did and where the memory goes (see graphc.report)."""
+        from graphc.report import variant_report
+
+        return variant_report(self.variant, type(self).__name__)
 
 
 class CompiledModel(_Compiled):
     """`graphc.compile(model, *example_inputs)`: call it like the model; returns Tensors."""
 
-    def __init__(self, model, *example_inputs):
-        super().__init__(model, example_inputs)
+    def __init__(self, model, example_inputs, opt_level, freeze: bool, strict: bool):
+        self.freeze = freeze
+        super().__init__(model, example_inputs, opt_level, strict)
 
-    def _build(self) -> _Variant:
+    def _build(self, examples) -> Variant:
         import graphc
-        from runtime import Executable
+        from passes.fold import freeze_params
 
-        graph = graphc.trace(self.model, *self.example_inputs)
-        return _Variant(graph, Executable(graph), user_inputs(graph))
+        start = time.perf_counter()
+        traced = graphc.trace(self.model, *_examples(examples))
+        seconds = time.perf_counter() - start
+        source = traced
+        if self.freeze:
+            live = live_tensors(self.model)
+            source = freeze_params(traced, {n: storage(t) for n, t in live.items()})
+        return self._finish(traced, source, seconds)
 
     def __call__(self, *inputs):
-        outputs = [_tensor(out) for out in self._run(self._variant(), inputs)]
+        from graphc.random import next_key
+
+        variant, arrays = self._current(inputs)
+        variant.bind_params()
+        variant.exe.feed_inputs(arrays)
+        outputs = variant.exe.run([next_key() for _ in variant.graph.random_keys])
+        outputs = [_tensor(out) for out in outputs]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 class TrainStep(_Compiled):
     """`step(X, y) -> loss`: forward, loss, backward and optimizer update as one compiled graph."""
 
-    def __init__(self, model, loss_fn, optimizer, *example_inputs):
-        if len(example_inputs) < 2:
-            raise TypeError("compile_train_step needs example inputs and a target: (*inputs, target)")
+    def __init__(self, model, loss_fn, optimizer, example_inputs, opt_level, strict: bool):
         self.loss_fn, self.optimizer = loss_fn, optimizer
-        super().__init__(model, example_inputs)
+        super().__init__(model, example_inputs, opt_level, strict)
 
-    def _key(self) -> tuple:
+    def _key(self, signature) -> tuple:
         groups = self.optimizer.param_groups
         return (
-            _modes(self.model),
+            *super()._key(signature),
             tuple(p.requires_grad for _, p in self.model.named_parameters()),
             tuple(self.optimizer.structure(g) for g in groups),
             tuple(tuple(id(p) for p in g["params"]) for g in groups),
         )
 
-    def _build(self) -> _Variant:
+    def _build(self, examples) -> Variant:
         import graphc
         from passes.autodiff import differentiate
         from passes.dce import eliminate_dead_code
-        from runtime import Executable
 
         model, loss_fn = self.model, self.loss_fn
 
         def loss_of(*inputs):
             return loss_fn(model(*inputs[:-1]), inputs[-1])
 
-        traced = graphc.trace(loss_of, *self.example_inputs, module=model)
+        start = time.perf_counter()
+        traced = graphc.trace(loss_of, *_examples(examples), module=model)
         in_graph = {v.name for v in traced.params}
         names = {id(p): name for name, p in model.named_parameters() if name in in_graph}
         wanted = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
         wrt = [name for name, p in model.named_parameters()
                if p.requires_grad and id(p) in wanted and name in in_graph]
         autodiff = differentiate(traced, wrt=wrt)
-        joint = differentiate(traced, wrt=wrt).joint  # a second copy, extended below
+        joint = autodiff.joint.copy("train_step")
         grads = dict(zip(autodiff.wrt, joint.outputs[len(traced.outputs):]))
         skip = set(autodiff.unreachable)  # no path to the loss: no gradient, as in eager mode
         entries, tensors = [], []
@@ -153,21 +254,30 @@ class TrainStep(_Compiled):
         program = UpdateProgram(self.optimizer, joint, entries, prefix="optimizer.")
         joint.set_outputs(joint.outputs[:1])
         joint.updates = [*joint.updates, *program.updates]
-        graph = eliminate_dead_code(joint)
-        graph.name = "train_step"
-        return _Variant(graph, Executable(graph), user_inputs(traced), program, tensors, autodiff)
+        source = eliminate_dead_code(joint)
+        seconds = time.perf_counter() - start
+        variant = self._finish(traced, source, seconds, program=program, tensors=tensors,
+                               autodiff=autodiff, inputs=[v.name for v in traced.user_inputs()])
+        variant.extra["feeder"] = program.feeder(variant.exe)
+        return variant
 
     def __call__(self, *inputs):
-        variant = self._variant()
-        hyper, state, pending = variant.program.feed(variant.tensors)
-        (loss,) = self._run(variant, inputs, hyper, state)
-        variant.program.commit(pending)
+        from graphc.random import next_key
+
+        variant, arrays = self._current(inputs)
+        variant.bind_params()
+        feeder = variant.extra["feeder"]
+        feeder.before(variant.extra["tensors"])
+        for name, array in zip(variant.extra["inputs"], arrays):
+            variant.exe.feed(name, array)
+        (loss,) = variant.exe.run([next_key() for _ in variant.graph.random_keys])
+        feeder.after()
         return _tensor(loss)
 
     @property
     def autodiff(self):
         """The `passes.autodiff.AutodiffResult` of the loss graph (current mode)."""
-        return self._variant().autodiff
+        return self.variant.extra["autodiff"]
 
     @property
     def forward_graph(self) -> Graph:
@@ -178,53 +288,62 @@ class TrainStep(_Compiled):
         return self.autodiff.backward
 
 
+
 # -- helpers ------------------------------------------------------------------------------------
-
-def user_inputs(graph: Graph) -> list[Value]:
-    """The graph inputs a caller gives (random-key inputs are fed by the runtime)."""
-    return graph.user_inputs()
-
-
-def check_inputs(expected: list[Value], given: tuple) -> list[np.ndarray]:
-    """The arrays of `given`, which must match `expected` exactly (no casts, no broadcasting)."""
+def _arrays(inputs, specs_ok: bool = False) -> list:
+    """The arrays (or, for example inputs, specs) of Tensors and ndarrays given to a compiled
+    callable."""
     from graphc import Tensor
+    from ir.types import TensorType
 
-    if len(given) != len(expected):
-        wanted = ", ".join(str(v.type) for v in expected)
-        raise CompiledInputError(f"compiled for {len(expected)} input(s) ({wanted}), "
-                                 f"got {len(given)}")
     arrays = []
-    for i, (value, x) in enumerate(zip(expected, given)):
+    for i, x in enumerate(inputs):
         if isinstance(x, Tensor):
-            array = storage(x)
-        elif isinstance(x, np.ndarray):
-            array = x
+            arrays.append(storage(x))
+        elif isinstance(x, np.ndarray) or (specs_ok and isinstance(x, TensorType)):
+            arrays.append(x)
         else:
             raise CompiledInputError(f"input {i} must be a Tensor or ndarray, got {type(x).__name__}")
-        if array.shape != value.shape or array.dtype != value.type.np_dtype:
-            got = f"{array.dtype.name}{list(array.shape)}"
-            raise CompiledInputError(
-                f"input {i} ('{value.name}') was compiled for {value.type} "
-                f"(dtype {value.dtype}, shape {tuple(value.shape)}) but got {got}; "
-                "compile again with an example of the new shape/dtype"
-            )
-        arrays.append(array)
     return arrays
 
 
-def live_arrays(model, names) -> dict[str, np.ndarray]:
-    """The current storage of the model's parameters and buffers named `names` (state-dict names)."""
-    if not hasattr(model, "state_dict"):
+def _signature(arrays) -> tuple:
+    return tuple((tuple(a.shape), np.dtype(a.dtype).name) for a in arrays)
+
+
+def _examples(inputs) -> list:
+    """Example inputs for tracing: Tensors and specs as they are, ndarrays as Tensors."""
+    from graphc import from_numpy
+
+    return [from_numpy(x) if isinstance(x, np.ndarray) else x for x in inputs]
+
+
+def _why(key: tuple, variants: OrderedDict) -> str:
+    last = next(reversed(variants))
+    if key[1:] != last[1:] and key[0] == last[0]:
+        return f"new input or optimizer signature {key[1]}"
+    return f"a new train()/eval() mode {key[0]}"
+
+
+def _refuse(signature, expected) -> None:
+    for i, (got, want) in enumerate(zip(signature, expected)):
+        if got != want:
+            raise CompiledInputError(
+                f"input {i} was compiled for shape {want[0]} and dtype {want[1]} but got shape "
+                f"{got[0]} and dtype {got[1]}; strict=True refuses to recompile"
+            )
+    raise CompiledInputError(f"compiled for {len(expected)} input(s), got {len(signature)}")
+
+
+def live_tensors(model) -> dict:
+    """The model's parameters and buffers (persistent or not) by their state-dict names."""
+    if not hasattr(model, "named_parameters"):
         return {}
-    tensors = model.state_dict(keep_vars=True)  # the Parameters themselves, read at every call
-    return {name: storage(tensors[name]) for name in names if name in tensors}
-
-
-def _modes(model) -> tuple:
-    return tuple(m.training for m in model.modules()) if hasattr(model, "modules") else ()
+    named = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    return named
 
 
 def _tensor(array):
     from graphc import from_numpy
 
-    return from_numpy(np.array(array))  # own copy: the executable may reuse its output buffers
+    return from_numpy(array)  # the executable returns its own copies

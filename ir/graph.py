@@ -253,7 +253,8 @@ class Graph:
                 node.meta = remap_meta(node.meta, env)
 
     def remove_unused_nodes(self) -> int:
-        """Drop nodes none of whose results is read (nodes, outputs, updates); return how many."""
+        """Drop nodes none of whose results is read (nodes, outputs, updates) and constants no
+        node reads; return how many nodes went."""
         live = set(self.outputs) | {v for pair in self.updates for v in pair}
         kept = []
         for node in reversed(self.nodes):
@@ -263,12 +264,16 @@ class Graph:
         removed = len(self.nodes) - len(kept)
         self.nodes = kept[::-1]
         self.constants = [c for c in self.constants if c in live]
-        if removed:
-            values = set(self.values())
-            self.meta = remap_meta(self.meta, {v: v for v in values})
-            for node in self.nodes:
-                node.meta = remap_meta(node.meta, {v: v for v in values})
+        self.prune_meta()
         return removed
+
+    def prune_meta(self) -> None:
+        """Drop meta references (graph and node meta) to values no longer in the graph."""
+        present = {v: v for v in self.values()}
+        self.meta = remap_meta(self.meta, present)
+        for node in self.nodes:
+            if node.meta and any(True for _ in meta_values(node.meta)):
+                node.meta = remap_meta(node.meta, present)
 
     def copy(self, name: str | None = None) -> Graph:
         """An independent copy: new Values and Nodes, same names, types, attrs and meta."""

@@ -27,6 +27,10 @@ class Backend:
     def empty(self, shape, dtype):
         return self.xp.empty(shape, dtype=dtype)
 
+    def copy(self, array):
+        """A new array holding `array`'s data (on this backend's device)."""
+        return self.xp.array(array, copy=True)
+
     def copy_into(self, dst, src) -> None:
         """Write `src` into the existing array `dst` (host or device), in place."""
         np.copyto(dst, self.to_host(src))

@@ -1,169 +1,125 @@
-"""`Executable`: a verified graph compiled once into a flat list of kernel calls over integer slots.
+"""`Executable`: a graph, its memory plan (`passes.plan_memory(graph)`) and a backend, built once
+into a `Program` and run repeatedly: `exe(inputs, params, keys) -> outputs`.
 
-Building resolves everything a step needs: each value gets a slot in a list, each node becomes
-(kernel, input slots, output slots) with its attributes bound, constants are placed on the device,
-and the slots each call leaves dead are known. A step then only checks its inputs, runs the list,
-and writes `graph.updates` into the caller's parameter arrays in place.
+Building allocates the arena the plan asks for (one block), places constants on the device and
+resolves every kernel call. A run binds the inputs (checked exactly: shapes and dtypes, never a
+silent broadcast or cast), the random keys and the parameters, runs the steps, returns copies of
+the outputs (a caller keeps them; the next run reuses the arena) and brings the parameters up to
+date: updates the plan writes in place are already there, the others are copied in.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ir.graph import Graph, describe_location
-from ir.ops.registry import get_op
+from ir.graph import Graph
 from runtime.backend import Backend, get_backend
 from runtime.interpreter import ExecutionError, check_array
-
-
-class _Program:
-    """One graph's calls over slots; also the kernel of a fused node holding a subgraph."""
-
-    def __init__(self, graph: Graph, backend: Backend, keep=()):
-        slot = {}
-        for value in graph.values():
-            slot[id(value)] = len(slot)
-        self.size = len(slot)
-        self.template = [None] * self.size
-        for value in graph.constants:
-            self.template[slot[id(value)]] = backend.to_device(value.data)
-        self.input_slots = tuple(slot[id(v)] for v in graph.inputs)
-        self.output_slots = tuple(slot[id(v)] for v in graph.outputs)
-        self.calls = [
-            (_kernel(node, backend), tuple(slot[id(v)] for v in node.inputs),
-             tuple(slot[id(v)] for v in node.outputs), node)
-            for node in graph.nodes
-        ]
-        self.frees = _dead_after(self.calls, set(self.output_slots) | {slot[id(v)] for v in keep})
-        self.slot = slot
-
-    def execute(self, env: list) -> None:
-        """Run every call on `env` (a list indexed by slot), dropping values once dead."""
-        node = None
-        try:
-            for (kernel, ins, outs, node), frees in zip(self.calls, self.frees):
-                result = kernel(*[env[i] for i in ins])
-                if type(result) is tuple:
-                    for out, array in zip(outs, result):
-                        env[out] = array
-                else:
-                    env[outs[0]] = result
-                for i in frees:
-                    env[i] = None
-        except Exception as err:
-            raise ExecutionError(
-                f"while executing {node!r}{describe_location(node.meta)}: "
-                f"{type(err).__name__}: {err}"
-            ) from err
-
-    def __call__(self, *arrays):
-        env = list(self.template)
-        for i, array in zip(self.input_slots, arrays):
-            env[i] = array
-        self.execute(env)
-        return tuple(env[i] for i in self.output_slots)
-
-
-def _kernel(node, backend: Backend):
-    """The callable for `node`: its op's reference kernel with attributes bound."""
-    opdef = get_op(node.op)
-    return functools.partial(opdef.impl, backend.xp, **opdef.check_attrs(dict(node.attrs)))
-
-
-def _dead_after(calls, keep: set) -> list[tuple[int, ...]]:
-    """For each call, the slots read there for the last time (never those in `keep`)."""
-    last = {}
-    for index, (_, ins, _, _) in enumerate(calls):
-        for i in ins:
-            last[i] = index
-    frees = [[] for _ in calls]
-    for i, index in last.items():
-        if i not in keep:
-            frees[index].append(i)
-    return [tuple(f) for f in frees]
+from runtime.program import Program
+from runtime.threads import configure_threads
 
 
 class Executable:
-    """Run `graph` repeatedly: `exe(inputs, params, keys=()) -> list of outputs`.
+    """Run `graph` repeatedly on `backend` with the memory `plan` of `passes.plan_memory`.
 
-    `inputs` are the graph's inputs in order, except the random keys (`graph.random_keys`),
-    which take the ints of `keys` in that order. `params` maps parameter names to arrays; after
-    the run, each `(param, new)` of `graph.updates` is copied into `params[param.name]` in place,
-    so the caller's arrays (a model's own storage) hold the new values. Shapes and dtypes are
-    checked exactly; a failing kernel raises ExecutionError naming the node and its source line.
+    `inputs` are the graph's user inputs in order (not the random keys, which take the ints of
+    `keys`), `params` maps parameter names to the caller's arrays: the parameters' own storage,
+    which updates write into. Not reentrant: one run at a time.
     """
 
-    def __init__(self, graph: Graph, backend: str | Backend = "numpy"):
+    def __init__(self, graph: Graph, plan, backend: str | Backend = "numpy"):
         graph.verify()
+        if plan.graph is not graph:
+            raise ValueError(f"the memory plan is for graph '{plan.graph.name}', not this one")
+        configure_threads()
         self.graph = graph
         self.backend = get_backend(backend)
-        keep = [v for _, v in graph.updates]
-        self._program = program = _Program(graph, self.backend, keep)
+        self.plan = plan
+        self.arena = self.backend.empty((self.plan.arena_bytes,), "uint8")
+        self.program = program = Program(graph, self.plan, self.backend, self.arena)
         slot = program.slot
-        self._key_inputs = [(slot[id(v)], v) for v in graph.random_keys]
-        self._data_inputs = [(slot[id(v)], v) for v in graph.user_inputs()]
-        self._params = [(slot[id(v)], v) for v in graph.params]
-        self._updates = [(p.name, slot[id(v)]) for p, v in graph.updates]
-        # Results that may be (views of) parameter arrays: copied before updates overwrite them.
-        from_params = _param_derived(graph)
-        self._guarded_outputs = [i for i, v in enumerate(graph.outputs) if id(v) in from_params]
-        self._guarded_updates = [i for i, (_, v) in enumerate(graph.updates)
-                                 if id(v) in from_params]
+        self._inputs = [(slot[v], v) for v in graph.user_inputs()]
+        self._keys = [(slot[v], v) for v in graph.random_keys]
+        self._key_arrays = [self.backend.empty((), "int64") for _ in self._keys]
+        self._by_name = {v.name: (slot[v], v) for v in [*graph.user_inputs(), *graph.params]}
+        self._unbound = set(self._by_name)
+        self._outputs = [slot[v] for v in graph.outputs]
+        self._copies = [(slot[p], slot[v]) for p, v in graph.updates
+                        if p not in self.plan.in_place_updates]
+        # A copied update that reads another parameter's buffer must be read before any copy.
+        params = {id(self.plan.buffer_of[p]) for p in graph.params}
+        self._guarded = any(id(self.plan.buffer_of[v]) in params for p, v in graph.updates
+                            if p not in self.plan.in_place_updates)
 
     def __call__(self, inputs: Sequence = (), params: Mapping | None = None, keys=()) -> list:
-        env = list(self._program.template)
-        self._bind(env, inputs, params or {}, keys)
-        self._program.execute(env)
-        outputs = [env[i] for i in self._program.output_slots]
-        if self._updates:
-            self._write_updates(env, outputs, params)
-        return outputs
-
-    def _bind(self, env: list, inputs, params, keys) -> None:
-        to_device = self.backend.to_device
-        if len(inputs) != len(self._data_inputs):
-            expected = ", ".join(f"{v.name}: {v.type}" for _, v in self._data_inputs)
-            raise ExecutionError(f"graph '{self.graph.name}' takes {len(self._data_inputs)} "
-                                 f"input(s) ({expected}), got {len(inputs)}")
-        for (i, value), array in zip(self._data_inputs, inputs):
-            env[i] = to_device(check_array(value, array, "input"))
-        if len(keys) != len(self._key_inputs):
-            raise ExecutionError(f"graph '{self.graph.name}' takes {len(self._key_inputs)} "
-                                 f"random key(s) in keys=, got {len(keys)}")
-        for (i, value), key in zip(self._key_inputs, keys):
-            if not isinstance(key, (int, np.integer)) or isinstance(key, (bool, np.bool_)):
-                raise ExecutionError(f"random key '{value.name}' must be an int, got {key!r}")
-            env[i] = to_device(np.asarray(key, dtype=np.int64))
-        for i, value in self._params:
+        """Feed the user inputs (in order) and every parameter (by name), then run."""
+        self.feed_inputs(inputs)
+        params = params or {}
+        for value in self.graph.params:
             if value.name not in params:
                 raise ExecutionError(
                     f"graph '{self.graph.name}' needs parameter '{value.name}' ({value.type})"
                 )
-            env[i] = to_device(check_array(value, params[value.name], "parameter"))
+            self.feed(value.name, params[value.name])
+        return self.run(keys)
 
-    def _write_updates(self, env: list, outputs: list, params: Mapping) -> None:
-        targets = [params[name] for name, _ in self._updates]
-        news = [env[i] for _, i in self._updates]
-        shares = self.backend.may_share_memory
-        for arrays, guarded in ((outputs, self._guarded_outputs), (news, self._guarded_updates)):
-            for k in guarded:
-                if any(shares(arrays[k], t) for t in targets):
-                    arrays[k] = arrays[k].copy()
-        for target, new in zip(targets, news):
-            self.backend.copy_into(target, new)
+    def feed_inputs(self, inputs: Sequence) -> None:
+        """Bind the user inputs in graph order (checked)."""
+        if len(inputs) != len(self._inputs):
+            expected = ", ".join(f"{v.name}: {v.type}" for _, v in self._inputs)
+            raise ExecutionError(f"graph '{self.graph.name}' takes {len(self._inputs)} "
+                                 f"input(s) ({expected}), got {len(inputs)}")
+        env, to_device = self.program.env, self.backend.to_device
+        for (s, value), array in zip(self._inputs, inputs):
+            env[s] = to_device(check_array(value, array, "input"))
+            self._unbound.discard(value.name)
+
+    def feed(self, name: str, array) -> None:
+        """Bind the input or parameter `name` to `array` (checked) until it is fed again: a
+        parameter's storage, or a 0-d hyper-parameter array the caller refills between runs."""
+        entry = self._by_name.get(name)
+        if entry is None:
+            raise ExecutionError(f"graph '{self.graph.name}' has no input or parameter '{name}'")
+        s, value = entry
+        role = "parameter" if value.kind == "param" else "input"
+        self.program.env[s] = self.backend.to_device(check_array(value, array, role))
+        self._unbound.discard(name)
+
+    def run(self, keys=()) -> list:
+        """Run once with what is bound and fresh random `keys`; return copies of the outputs."""
+        if self._unbound:
+            raise ExecutionError(f"graph '{self.graph.name}' needs a value for "
+                                 f"{', '.join(sorted(self._unbound))} before it can run")
+        env = self.program.env
+        if len(keys) != len(self._keys):
+            raise ExecutionError(f"graph '{self.graph.name}' takes {len(self._keys)} "
+                                 f"random key(s) in keys=, got {len(keys)}")
+        for (s, value), key, holder in zip(self._keys, keys, self._key_arrays):
+            if not isinstance(key, (int, np.integer)) or isinstance(key, (bool, np.bool_)):
+                raise ExecutionError(f"random key '{value.name}' must be an int, got {key!r}")
+            holder.fill(int(key))
+            env[s] = holder
+        self.program.run()
+        outputs = [self.backend.copy(env[s]) for s in self._outputs]
+        self._write_updates(env)
+        return outputs
+
+    def _write_updates(self, env: list) -> None:
+        copies = [(env[p], env[v]) for p, v in self._copies]
+        if self._guarded:
+            copies = [(target, self.backend.copy(source)) for target, source in copies]
+        for target, source in copies:
+            if target is not source:
+                self.backend.copy_into(target, source)
+
+    @property
+    def kernels(self) -> int:
+        """Kernel calls per run (views of arrays that never change cost none)."""
+        return len(self.program.steps)
 
     def __repr__(self) -> str:
-        return (f"<Executable '{self.graph.name}' on {self.backend.name}: "
-                f"{len(self._program.calls)} calls, {len(self._updates)} updates>")
-
-
-def _param_derived(graph: Graph) -> set[int]:
-    """Ids of values that could share memory with a parameter (any op may return a view)."""
-    derived = {id(v) for v in graph.params}
-    for node in graph.nodes:
-        if any(id(v) in derived for v in node.inputs):
-            derived.update(id(v) for v in node.outputs)
-    return derived
+        return (f"<Executable '{self.graph.name}' on {self.backend.name}: {self.kernels} kernel "
+                f"calls, arena {self.plan.arena_bytes} bytes, {len(self.graph.updates)} updates "
+                f"({len(self.plan.in_place_updates)} in place)>")

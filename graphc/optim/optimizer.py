@@ -12,7 +12,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
-from graphc.optim.program import Entry, UpdateProgram, ordered_inputs, storage
+from graphc.optim.program import Entry, UpdateProgram, storage
 from ir.graph import Graph
 from ir.types import TensorType
 
@@ -52,7 +52,6 @@ class ParamState(MutableMapping):
 class Optimizer:
     """Base class. Subclasses set `defaults` through `__init__` and define the IR hooks below."""
 
-    needs_fresh = False  # does emit_param read Slot.fresh (a first step that differs)?
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -68,6 +67,10 @@ class Optimizer:
             self.add_param_group(group)
 
     # -- IR hooks (subclasses) -----------------------------------------------------------------
+    def needs_fresh(self, group: dict) -> bool:
+        """Whether this group's update reads Slot.fresh (its first step differs)."""
+        return False
+
     def hyper_values(self, group: dict) -> dict[str, float]:
         """The group's numeric hyper-parameters, fed as 0-d float64 inputs on every run."""
         raise NotImplementedError
@@ -145,24 +148,24 @@ class Optimizer:
         ]
         if not params:
             return loss
-        program, exe = self._eager_program(params)
+        exe, feeder = self._eager_program(params)
         tensors = [p for _, p in params]
-        inputs, arrays, pending = program.feed(tensors)
+        feeder.before(tensors)
         for k, p in enumerate(tensors):
-            inputs[f"g{k}"] = storage(p.grad)
-            arrays[f"p{k}"] = storage(p)
-        exe(ordered_inputs(program.graph, inputs), arrays)
-        program.commit(pending)
+            exe.feed(f"g{k}", storage(p.grad))
+            exe.feed(f"p{k}", storage(p))
+        exe.run()
+        feeder.after()
         return loss
 
     def _eager_program(self, params):
-        """The cached (UpdateProgram, Executable) for this set of shapes and group structures."""
+        """The cached (Executable, Feeder) for this set of shapes and group structures."""
         key = tuple(
             (gi, tuple(p.shape), storage(p).dtype.name, self.structure(self.param_groups[gi]))
             for gi, p in params
         )
         if key not in self._eager:
-            from runtime import Executable
+            from graphc.compile import build
 
             graph = Graph(f"{type(self).__name__}.step")
             entries = []
@@ -173,7 +176,8 @@ class Optimizer:
                 entries.append(Entry(gi, f"p{k}", param, grad))
             program = UpdateProgram(self, graph, entries)
             graph.updates = list(program.updates)
-            self._eager[key] = (program, Executable(graph))
+            exe = build(graph)[3]
+            self._eager[key] = (exe, program.feeder(exe))
         return self._eager[key]
 
     def state_dict(self) -> dict:

@@ -73,7 +73,7 @@ class UpdateProgram:
                 stype = optimizer.state_type(sname, entry.param.type)
                 state[sname] = graph.add_param(f"{prefix}{entry.name}.{sname}", stype)
             fresh = None
-            if optimizer.needs_fresh:
+            if optimizer.needs_fresh(group):
                 fresh = graph.add_input(f"{prefix}{entry.name}.fresh", HYPER_TYPE)
             self.state_params.append([(v, s) for s, v in state.items()])
             self.fresh_inputs.append(fresh)
@@ -83,50 +83,72 @@ class UpdateProgram:
             self.updates.append((entry.param, new_param))
             self.updates += [(state[s], new_state[s]) for s in state]
 
-    def feed(self, tensors) -> tuple[dict, dict, list]:
-        """Arrays for one run, given the parameter Tensors aligned with `entries`.
+    def feeder(self, exe) -> Feeder:
+        """What feeds `exe` (an Executable of this program's graph) before and after each run."""
+        return Feeder(self, exe)
 
-        Returns (inputs by name, state params by name, pending): state a parameter does not have
-        yet is created here but only installed by `commit(pending)` after the run succeeded.
-        """
-        opt, groups = self.optimizer, self.optimizer.param_groups
-        inputs = {
-            value.name: np.asarray(opt.hyper_values(groups[gi])[name], dtype=np.float64)
-            for value, gi, name in self.hyper_inputs
-        }
-        params, pending = {}, []
+
+class Feeder:
+    """Keeps an Executable of an update program fed: hyper-parameters are written into 0-d
+    arrays the executable reads (fed once), optimizer state is re-fed only when its storage
+    changed (a `load_state_dict`, a first step), state a parameter does not have yet is created
+    before the run and installed after it succeeded."""
+
+    def __init__(self, program: UpdateProgram, exe):
+        self.program, self.exe = program, exe
+        self.hyper = []
+        for value, gi, name in program.hyper_inputs:
+            array = np.zeros((), np.float64)
+            exe.feed(value.name, array)
+            self.hyper.append((array, gi, name))
+        self.fresh = []
+        for value in program.fresh_inputs:
+            array = np.zeros((), np.float64)
+            if value is not None:
+                exe.feed(value.name, array)
+            self.fresh.append(array)
+        self.bound: dict[str, np.ndarray] = {}
+        self.pending: list = []
+
+    def before(self, tensors) -> None:
+        """Fill hyper-parameters and feed the state of `tensors` (aligned with the entries)."""
+        opt, groups, program = self.program.optimizer, self.program.optimizer.param_groups, \
+            self.program
+        values = {}
+        for array, gi, name in self.hyper:
+            if gi not in values:
+                values[gi] = opt.hyper_values(groups[gi])
+            array.fill(values[gi][name])
+        self.pending = []
         for entry, tensor, state_params, fresh in zip(
-            self.entries, tensors, self.state_params, self.fresh_inputs
+            program.entries, tensors, program.state_params, self.fresh
         ):
             state = opt.state[tensor]
             created = {}
             for value, sname in state_params:
                 if sname in state:
-                    params[value.name] = storage(state[sname])
+                    array = storage(state[sname])
                 else:
-                    array = opt.initial_state(sname, storage(tensor), groups[entry.group])
-                    created[sname] = params[value.name] = array
-            if fresh is not None:
-                inputs[fresh.name] = np.asarray(1.0 if created else 0.0)
+                    array = created[sname] = opt.initial_state(sname, storage(tensor),
+                                                                groups[entry.group])
+                if self.bound.get(value.name) is not array:
+                    self.exe.feed(value.name, array)
+                    self.bound[value.name] = array
+            fresh.fill(1.0 if created else 0.0)
             if created:
-                pending.append((tensor, created))
-        return inputs, params, pending
+                self.pending.append((tensor, created))
 
-    def commit(self, pending: list) -> None:
-        """Install the state created by `feed` (now updated in place by the run)."""
+    def after(self) -> None:
+        """Install the state created by `before` (now updated in place by the run)."""
         from graphc import from_numpy
 
-        for tensor, created in pending:
-            state = self.optimizer.state[tensor]
+        for tensor, created in self.pending:
+            state = self.program.optimizer.state[tensor]
             for sname, array in created.items():
                 state[sname] = from_numpy(array)
+        self.pending = []
 
 
 def storage(tensor) -> np.ndarray:
     """The Tensor's own storage array (shared memory), also for tensors that require grad."""
     return tensor.detach().numpy()
-
-
-def ordered_inputs(graph: Graph, by_name: dict) -> list:
-    """The arrays of `by_name` in the order of `graph.inputs`, skipping random-key inputs."""
-    return [by_name[v.name] for v in graph.user_inputs()]

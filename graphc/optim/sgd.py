@@ -13,8 +13,6 @@ class SGD(Optimizer):
     g = g + momentum * buf (nesterov) or buf; p = p - lr * g.
     """
 
-    needs_fresh = True  # the momentum buffer starts as a copy of the first gradient
-
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False):
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
@@ -22,6 +20,9 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     non_negative = ("momentum", "weight_decay")
+
+    def needs_fresh(self, group):
+        return group["momentum"] != 0  # the momentum buffer starts as a copy of the first gradient
 
     def _check_group(self, group):
         super()._check_group(group)

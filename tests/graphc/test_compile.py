@@ -78,18 +78,33 @@ def test_compiled_model_reads_live_parameters():
         np.testing.assert_allclose(compiled(X).numpy(), other(X).numpy(), rtol=1e-12)
 
 
-def test_wrong_input_shape_dtype_and_count_are_clear_errors():
+def test_new_input_shapes_and_dtypes_recompile_as_jit_does(caplog):
     model = make_model()
     X, _ = batch()
     compiled = graphc.compile(model, X)
-    with pytest.raises(CompiledInputError, match=r"f32\[16,1,8,8\].*float32\[8, 1, 8, 8\]"):
+    small = batch(n=8)[0]
+    with caplog.at_level("DEBUG", logger="graphc.compile"):
+        out = compiled(small)
+    assert out.shape == (8, 10) and "recompiling" in caplog.text and "(8, 1, 8, 8)" in caplog.text
+    with graphc.no_grad():
+        np.testing.assert_allclose(out.numpy(), model(small).numpy(), rtol=1e-5, atol=1e-6)
+    assert compiled(X).shape == (16, 10)  # the first variant is still cached
+    assert len(compiled._variants) == 2
+
+
+def test_strict_refuses_other_shapes_and_bad_inputs_are_clear_errors():
+    model = make_model()
+    X, _ = batch()
+    compiled = graphc.compile(model, X, strict=True)
+    with pytest.raises(CompiledInputError, match=r"shape \(16, 1, 8, 8\).*got shape \(8, 1, 8, 8\)"):
         compiled(batch(n=8)[0])
-    with pytest.raises(CompiledInputError, match=r"f32\[16,1,8,8\].*float64"):
+    with pytest.raises(CompiledInputError, match="float32 but got .* float64"):
         compiled(batch(np.float64)[0])
-    with pytest.raises(CompiledInputError, match="1 input"):
-        compiled(X, X)
+    loose = graphc.compile(model, X)
+    with pytest.raises(CompiledInputError, match="compiled for 1 input"):
+        loose(X, X)
     with pytest.raises(CompiledInputError, match="Tensor or ndarray"):
-        compiled([[1.0]])
+        loose([[1.0]])
 
 
 def test_compiled_dropout_follows_train_and_eval():
@@ -241,13 +256,16 @@ def test_train_step_respects_train_and_eval_modes():
     assert len(step._variants) == 2
 
 
-def test_train_step_wrong_target_is_a_clear_error():
+def test_train_step_other_target_dtype_recompiles_unless_strict():
     model = make_model()
     opt = optim.SGD(model.parameters(), lr=0.01)
     X, y = batch()
+    y32 = graphc.from_numpy(y.numpy().astype(np.int32))
+    strict = graphc.compile_train_step(model, nn.CrossEntropyLoss(), opt, X, y, strict=True)
+    with pytest.raises(CompiledInputError, match="input 1 was compiled for .* int64 .* int32"):
+        strict(X, y32)
     step = graphc.compile_train_step(model, nn.CrossEntropyLoss(), opt, X, y)
-    with pytest.raises(CompiledInputError, match="input 1"):
-        step(X, graphc.from_numpy(y.numpy().astype(np.int32)))
+    assert np.isfinite(step(X, y32).item()) and len(step._variants) == 2
 
 
 def test_batchnorm_running_stats_update_in_compiled_step_as_in_eager():

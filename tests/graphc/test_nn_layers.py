@@ -11,6 +11,7 @@ import graphc
 import ir
 from graphc import nn
 from graphc.nn import functional as F
+from passes.memory import plan_memory
 from runtime import Executable, run_graph
 
 
@@ -253,7 +254,7 @@ def test_batch_norm_traced_in_training_updates_running_stats_as_graph_updates():
     assert {p.name for p, _ in graph.updates} == {
         "1.running_mean", "1.running_var", "1.num_batches_tracked"}
     params = {k: v.copy() for k, v in before.items()}
-    (out,) = Executable(graph)([x.numpy()], params)
+    (out,) = Executable(graph, plan_memory(graph))([x.numpy()], params)
     expected = net(x).detach().numpy()  # the eager step updates the module's buffers
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     for key, value in net.state_dict().items():

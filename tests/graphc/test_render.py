@@ -475,7 +475,7 @@ def test_traced_quickstart_forward(quickstart):
 
 def test_traced_quickstart_training_step(quickstart):
     _, step = quickstart
-    graph = step.graph
+    graph = step.source_graph  # as traced and differentiated (O0)
     vertices, edges, clusters = parse_dot(to_dot_source(graph))
     phases = {p: sum(n.meta.get("phase") == p for n in graph.nodes) for p in style.PHASES}
     assert phases["backward"] and phases["optimizer"]
@@ -490,3 +490,13 @@ def test_traced_quickstart_training_step(quickstart):
     assert updates == sorted(f"→ {p.name}" for p, _ in graph.updates)
     backward = parse_dot(to_dot_source(step.backward_graph))[0]
     assert len(ops(backward, BACKWARD_FILL)) == len(step.backward_graph.nodes)
+
+
+def test_optimized_training_step_draws_fused_kernels_as_clusters(quickstart):
+    _, step = quickstart
+    graph = step.graph  # O2
+    fused = [n for n in graph.nodes if n.op == "fused"]
+    assert fused
+    _, _, clusters = parse_dot(to_dot_source(graph))
+    fused_clusters = [c for c in clusters if c.startswith("fused ·")]
+    assert len(fused_clusters) == len(fused)

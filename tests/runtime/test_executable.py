@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 import ir
+from passes.memory import plan_memory
 from runtime import Executable, ExecutionError, available_backends, get_backend, run_graph
+
+
+def build(graph, **options) -> Executable:
+    return Executable(graph, plan_memory(graph), **options)
 
 
 def random_inputs(graph, rng):
@@ -29,7 +34,7 @@ def test_random_graphs_match_the_interpreter(seed, make_random_graph):
     with np.errstate(all="ignore"):
         expected = run_graph(graph, inputs, {k: v.copy() for k, v in params.items()})
         new_w = expected_update(graph, inputs, params)
-        outputs = Executable(graph)(inputs, params)
+        outputs = build(graph)(inputs, params)
     for got, want in zip(outputs, expected, strict=True):
         assert_same(np.asarray(got), np.asarray(want))
     assert_same(params["layer.0.weight"], new_w)
@@ -62,7 +67,7 @@ def sgd_graph():
 
 def test_updates_land_in_the_callers_arrays(rng):
     graph = sgd_graph()
-    exe = Executable(graph)
+    exe = build(graph)
     x = rng.standard_normal((4, 3))
     w = rng.standard_normal((3, 2))
     storage, w0 = w, w.copy()
@@ -83,7 +88,7 @@ def test_swapped_updates_do_not_clobber_each_other():
     g.updates += [(a, b), (b, a)]
     g.set_outputs([a])
     A, B = np.zeros(3, np.float32), np.ones(3, np.float32)
-    (out,) = Executable(g)([], {"a": A, "b": B})
+    (out,) = build(g)([], {"a": A, "b": B})
     np.testing.assert_array_equal(A, 1)
     np.testing.assert_array_equal(B, 0)
     np.testing.assert_array_equal(out, 0)
@@ -96,7 +101,7 @@ def test_random_keys_come_from_keys():
     g.meta["random_keys"] = [g.inputs[-1]]
     b = ir.Builder(g)
     g.set_outputs([b.mul(x, b.random_mask(key, shape=(64,), p=0.5, dtype="float32"))])
-    exe = Executable(g)
+    exe = build(g)
     x = np.ones(64, np.float32)
     first, again, other = exe([x], {}, keys=[7]), exe([x], {}, keys=[7]), exe([x], {}, keys=[8])
     np.testing.assert_array_equal(first[0], again[0])
@@ -110,7 +115,7 @@ def test_random_keys_come_from_keys():
 
 def test_fused_nodes_run_their_subgraph(fused_graph, rng):
     inputs, params = random_inputs(fused_graph, rng)
-    (got,) = Executable(fused_graph)(inputs, params)
+    (got,) = build(fused_graph)(inputs, params)
     x, w, bias = inputs[0], params["fc.weight"], params["fc.bias"]
     np.testing.assert_allclose(got, np.maximum(x @ w + bias, 0), rtol=1e-6)
 
@@ -128,7 +133,7 @@ def test_fused_nodes_run_their_subgraph(fused_graph, rng):
     ],
 )
 def test_wrong_inputs_give_clear_errors(inputs, params, message):
-    exe = Executable(sgd_graph())
+    exe = build(sgd_graph())
     params = {"w": np.zeros((3, 2))} if params is None else params
     with pytest.raises(ExecutionError) as info:
         exe(inputs, params)
@@ -140,8 +145,8 @@ def test_kernel_errors_name_the_node_and_its_source():
     x = g.add_input("x", ir.TensorType((2,), "float32"))
     node = g.add_node("neg", [x], meta={"loc": "model.py:42", "scope": "head"}, names=["y"])
     g.set_outputs([node.out])
-    exe = Executable(g)
-    exe._program.calls[0] = (_failing_kernel, *exe._program.calls[0][1:])
+    exe = build(g)
+    exe.program.steps[0] = _failing_kernel
     with pytest.raises(ExecutionError) as info:
         exe([np.zeros(2, np.float32)], {})
     assert "while executing %y = neg(%x) at model.py:42 (in head): ValueError: boom" in str(
@@ -155,9 +160,10 @@ def _failing_kernel(*arrays):
 
 def test_building_verifies_the_graph():
     g = sgd_graph()
+    plan = plan_memory(g)
     g.nodes[0].op = "nope"
     with pytest.raises(ir.VerifyError, match="unknown op 'nope'"):
-        Executable(g)
+        Executable(g, plan)
 
 
 def test_backends():
@@ -167,4 +173,4 @@ def test_backends():
         get_backend("tpu")
     if "cupy" not in available_backends():
         with pytest.raises(RuntimeError, match="backend 'cupy' is not available"):
-            Executable(sgd_graph(), backend="cupy")
+            build(sgd_graph(), backend="cupy")
