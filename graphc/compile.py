@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphc.optim.program import Entry, UpdateProgram, storage
-from ir.graph import Graph, Value
+from ir.graph import Graph
 
 log = logging.getLogger("graphc.compile")
 CACHE_SIZE = 8  # compiled variants kept per compiled callable (least recently used dropped)

@@ -79,7 +79,7 @@ class _Matcher:
         if node.op == "matmul" and value.type.ndim == 2:
             return Affine(node, used={value: 1})
         if node.op == "gemm" and value.type.ndim == 2:
-            a, b, c, alpha, beta = node.inputs
+            _, _, c, alpha, beta = node.inputs
             return Affine(node, alpha, c, beta, used={value: 1})
         if not root and not self.ctx.sole_reader(value):
             return None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ir.graph import CONST, INPUT, NODE, PARAM, Graph, Node, Value
+from ir.graph import CONST, INPUT, PARAM, Graph, Node, Value
 
 ALIGN = 64  # bytes: every arena offset is a multiple (cache lines, SIMD loads)
 ARENA, HEAP, OUTPUT = "arena", "heap", "output"

@@ -132,7 +132,7 @@ class Program:
     def run(self) -> None:
         index = 0
         try:
-            for index, step in enumerate(self.steps):  # noqa: B007 (index names the failure)
+            for index, step in enumerate(self.steps):
                 step()
         except ExecutionError:
             raise
