@@ -3,10 +3,9 @@
 BLAS computes `alpha * op(A) @ op(B) + beta * C` in one call, and writes it over C in place. So any
 tree of elementwise ops that is affine in one product P with 0-d coefficients,
 
-    x @ W^T + bias                        -> gemm(x, W, bias, 1, 1)
-    W - lr * (g^T @ h)                    -> gemm(g, h, W, -lr, 1)            (SGD, in place on W)
-    where(first, P, m * buf + (1 - d) * P) -> gemm(.., buf, where(first, 1, 1 - d), where(first, 0, m))
-                                                                             (SGD momentum buffer)
+    x @ W^T + bias              -> gemm(x, W, bias, 1, 1)
+    W - lr * (g^T @ h)          -> gemm(g, h, W, -lr, 1)       (SGD, in place on W)
+    m * buf + a * (g^T @ h)     -> gemm(g, h, buf, a, m)       (the SGD momentum buffer)
 
 becomes one `gemm` node; the 0-d coefficient arithmetic stays as tiny scalar nodes. A product is
 folded only when every reader of it is inside the folded tree, so no product is ever computed twice.
@@ -24,7 +23,7 @@ from ir.builder import Builder
 from ir.graph import Graph, Node, Value
 from passes.rewrite import Context, producer, rewrite
 
-AFFINE_OPS = ("add", "sub", "neg", "mul", "where")
+AFFINE_OPS = ("add", "sub", "neg", "mul")
 
 
 def fold_gemm_epilogues(graph: Graph) -> Graph:
@@ -43,17 +42,9 @@ class Affine:
     beta: Value | None = None
     used: dict | None = None
 
-    def same_product(self, other: Affine) -> bool:
-        mine, theirs = self.product, other.product
-        return mine.inputs[:2] == theirs.inputs[:2] and all(
-            mine.attrs[f] == theirs.attrs[f] for f in ("trans_a", "trans_b")
-        )
-
 
 def affine_epilogue(node: Node, ctx: Context):
-    if node.op not in AFFINE_OPS and node.op != "matmul":
-        return None
-    if node.op == "matmul":  # a bare product is not an epilogue
+    if node.op not in AFFINE_OPS:
         return None
     matcher = _Matcher(ctx, node.out)
     form = matcher.match(node.out, root=True)
@@ -80,23 +71,25 @@ class _Matcher:
             return Affine(node, used={value: 1})
         if node.op == "gemm" and value.type.ndim == 2:
             _, _, c, alpha, beta = node.inputs
+            if _zero_term(c, beta):  # 0 * 0: no c yet
+                return Affine(node, alpha, used={value: 1})
             return Affine(node, alpha, c, beta, used={value: 1})
         if not root and not self.ctx.sole_reader(value):
             return None
-        if node.op == "neg":
+        if node.op == "neg":  # negation is exact: it distributes over the sum
             form = self.match(node.inputs[0])
             return form and self._scaled(form, ("neg", None), value)
         if node.op == "mul":
+            # One scaling of a bare product only: s1 * (s2 * P) or s * (P + c) would reassociate
+            # and could overflow where the unfused ops did not.
             for x, s in (node.inputs, node.inputs[::-1]):
                 if s.type.shape == () and x.type == self.shape_type:
                     form = self.match(x)
-                    if form is not None:
+                    if form is not None and form.alpha is None and form.c is None:
                         return self._scaled(form, ("mul", s), value)
             return None
         if node.op in ("add", "sub"):
             return self._sum(node, value)
-        if node.op == "where":
-            return self._select(node, value)
         return None
 
     def _scaled(self, form: Affine, how, value: Value) -> Affine:
@@ -113,17 +106,13 @@ class _Matcher:
         return Affine(form.product, scale(form.alpha or "one"), form.c, beta, form.used)
 
     def _sum(self, node: Node, value: Value) -> Affine | None:
+        """alpha * P + c: one operand is a form without c, the other becomes its c. (Two terms
+        in the same product, P - 0.5 * P, are not folded: with P = inf that is NaN, not inf.)"""
         x, y = node.inputs
         fx, fy = self.match(x), self.match(y)
         sign = "neg" if node.op == "sub" else None
         if fx is not None and fy is not None:
-            if not fx.same_product(fy) or (fx.c is not None and fy.c is not None):
-                return None
-            fy = self._times(fy, self._neg) if sign else fy
-            c = fx.c if fx.c is not None else fy.c
-            return Affine(fx.product, self._add(fx.alpha or "one", fy.alpha or "one"), c,
-                          fx.beta if fx.c is not None else fy.beta,
-                          self._count(_merged(fx.used, fy.used), value))
+            return None
         if fx is not None and fx.c is None:
             c, beta = self._term(y)
             beta = self._neg(beta or "one") if sign else beta
@@ -135,21 +124,6 @@ class _Matcher:
                               self._count(fy.used, value))
             return Affine(fy.product, fy.alpha, c, beta, self._count(fy.used, value))
         return None
-
-    def _select(self, node: Node, value: Value) -> Affine | None:
-        flag, x, y = node.inputs
-        if flag.type.shape != ():
-            return None
-        fx, fy = self.match(x), self.match(y)
-        if fx is None or fy is None or not fx.same_product(fy):
-            return None
-        if fx.c is not None and fy.c is not None and fx.c is not fy.c:
-            return None
-        c = fx.c if fx.c is not None else fy.c
-        betas = [f.beta or ("one" if f.c is not None else "zero") for f in (fx, fy)]
-        return Affine(fx.product, self._where(flag, fx.alpha or "one", fy.alpha or "one"), c,
-                      self._where(flag, *betas) if c is not None else None,
-                      self._count(_merged(fx.used, fy.used), value))
 
     def _term(self, value: Value):
         """(c, beta) for an addend that is not a product: z * s with 0-d s, or value * 1."""
@@ -176,12 +150,6 @@ class _Matcher:
     def _mul(self, s, v):
         return ("mul", s, v)
 
-    def _add(self, u, v):
-        return ("add", u, v)
-
-    def _where(self, flag, u, v):
-        return ("where", flag, u, v)
-
     def emit(self, form: Affine) -> Value:
         dtype = self.shape_type.dtype
         scalars = _ScalarEmitter(self.b, dtype)
@@ -193,9 +161,11 @@ class _Matcher:
         return self.b.gemm(a, b, c, alpha, beta, **flags)
 
 
-def _merged(a: dict, b: dict) -> dict:
-    """Use counts of two subtrees added up (a product both read counts twice)."""
-    return {v: a.get(v, 0) + b.get(v, 0) for v in {**a, **b}}
+def _zero_term(c: Value, beta: Value) -> bool:
+    """Whether beta * c is a constant 0 * finite constant: nothing to add."""
+    if beta.kind != "const" or c.kind != "const":
+        return False
+    return bool(np.all(beta.data == 0) and np.all(np.isfinite(c.data)))
 
 
 class _ScalarEmitter:
@@ -228,13 +198,7 @@ class _ScalarEmitter:
             if s == 1.0:
                 return v
             return self.b.mul(self._value(s), self._value(v))
-        if op == "add":
-            u, v = (self._emit(a) for a in args)
-            if isinstance(u, float) and isinstance(v, float):
-                return u + v
-            return self.b.add(self._value(u), self._value(v))
-        flag, u, v = args[0], self._emit(args[1]), self._emit(args[2])
-        return self.b.where(flag, self._value(u), self._value(v))
+        raise ValueError(f"unknown coefficient expression {expr!r}")
 
     def _value(self, v) -> Value:
         return self.b.const(np.asarray(v, self.dtype), self.dtype) if isinstance(v, float) else v

@@ -67,11 +67,16 @@ def matmul_write(xp, out, a, b, *, trans_a, trans_b):
 
 
 def gemm_write(xp, out, a, b, c, alpha, beta, *, trans_a, trans_b):
-    """The `gemm` write kernel on BLAS (2-D), else the reference one."""
-    beta_f = float(beta)
-    if not supports(out, a, b):
+    """The `gemm` write kernel on BLAS (2-D), else the reference one.
+
+    BLAS skips the product when alpha is 0 and ignores c when beta is 0, where the op's IEEE
+    semantics (0 * NaN = NaN) read them: those cases take the reference kernel, unless c is all
+    finite (then 0 * c adds nothing)."""
+    alpha_f, beta_f = float(alpha), float(beta)
+    if (not supports(out, a, b) or alpha_f == 0
+            or (beta_f == 0 and not np.isfinite(np.sum(c)))):
         get_op("gemm").write(xp, out, a, b, c, alpha, beta, trans_a=trans_a, trans_b=trans_b)
         return
-    if beta_f != 0 and not np.shares_memory(out, c):
+    if beta_f != 0 and not np.may_share_memory(out, c):
         np.copyto(out, c)  # broadcast c (a bias) into the output, then accumulate onto it
-    gemm_into(out, a, b, float(alpha), beta_f, trans_a, trans_b)
+    gemm_into(out, a, b, alpha_f, beta_f, trans_a, trans_b)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import os
+
 import numpy as np
 
 from ir.graph import Graph
@@ -38,6 +40,9 @@ class Executable:
         self.backend = get_backend(backend)
         self.plan = plan
         self.arena = self.backend.empty((self.plan.arena_bytes,), "uint8")
+        # Debug mode poisons the arena before every run (all bits set: NaN in floats), so a
+        # kernel reading memory nothing wrote this run shows up as NaN instead of going unseen.
+        self.poison = os.environ.get("GRAPHC_DEBUG", "") not in ("", "0")
         self.program = program = Program(graph, self.plan, self.backend, self.arena)
         slot = program.slot
         self._inputs = [(slot[v], v) for v in graph.user_inputs()]
@@ -93,6 +98,8 @@ class Executable:
             raise ExecutionError(f"graph '{self.graph.name}' needs a value for "
                                  f"{', '.join(sorted(self._unbound))} before it can run")
         env = self.program.env
+        if self.poison:
+            self.arena.fill(255)
         if len(keys) != len(self._keys):
             raise ExecutionError(f"graph '{self.graph.name}' takes {len(self._keys)} "
                                  f"random key(s) in keys=, got {len(keys)}")

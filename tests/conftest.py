@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import ir
+
+# Tests run in debug mode: the pipeline verifies the graph after every pass and executables
+# poison their arena before each run, so a read of memory nothing wrote shows up as NaN.
+os.environ.setdefault("GRAPHC_DEBUG", "1")
 
 
 @pytest.fixture

@@ -48,10 +48,13 @@ class SGD(Optimizer):
         grad = decayed_grad(b, slot, hyper, group)
         new_state = {}
         if group["momentum"] != 0:
-            buf = slot.state["momentum_buffer"]
-            running = b.add(scale(b, buf, hyper["momentum"]),
-                            scale(b, grad, one_minus(b, hyper["dampening"])))
-            buf = b.where(b.gt(slot.fresh, f64(b, 0.0)), grad, running)
+            # buf = momentum * buf + (1 - dampening) * grad, and on the first step grad itself: the
+            # buffer then holds the zeros it was created with, so the first step's coefficients
+            # (0 and 1) give exactly grad, with no select over whole tensors.
+            first = b.gt(slot.fresh, f64(b, 0.0))
+            keep = b.where(first, f64(b, 0.0), hyper["momentum"])
+            take = b.where(first, f64(b, 1.0), one_minus(b, hyper["dampening"]))
+            buf = b.add(scale(b, slot.state["momentum_buffer"], keep), scale(b, grad, take))
             new_state["momentum_buffer"] = buf
             grad = b.add(grad, scale(b, buf, hyper["momentum"])) if group["nesterov"] else buf
         return b.sub(slot.param, scale(b, grad, hyper["lr"])), new_state

@@ -84,9 +84,8 @@ def _gemm_type(a, b, c, alpha, beta, *, trans_a, trans_b) -> TensorType:
 
 
 def _gemm_impl(xp, a, b, c, alpha, beta, *, trans_a, trans_b):
-    out = alpha * xp.matmul(*_operands(xp, a, b, trans_a, trans_b))
-    # BLAS semantics: beta == 0 ignores c entirely (NaN or inf in c do not leak in).
-    return out if beta == 0 else out + beta * c
+    # IEEE semantics throughout: 0 * NaN is NaN, whatever BLAS would skip for alpha or beta 0.
+    return alpha * xp.matmul(*_operands(xp, a, b, trans_a, trans_b)) + beta * c
 
 
 def _gemm_write(xp, out, a, b, c, alpha, beta, *, trans_a, trans_b):
@@ -112,5 +111,5 @@ define_op(
     write=_gemm_write,
     inplace=(2,),
     vjp=_gemm_vjp,
-    doc="alpha * op(a) @ op(b) + beta * c (BLAS gemm; beta == 0 ignores c), alpha and beta 0-d.",
+    doc="alpha * op(a) @ op(b) + beta * c (BLAS gemm), alpha and beta 0-d.",
 )

@@ -214,11 +214,11 @@ def _gemm(rng, dtype, name):
     (a, b), flags, product = matmul_operands(rng, dtype)
     c = normal(rng, product.shape[-1:], dtype)
     alpha, beta = np.asarray(-0.5, dtype), np.asarray(rng.choice([0.0, 1.0, 0.9]), dtype)
-    expected = alpha * product + (beta * c if beta != 0 else 0)
+    expected = alpha * product + beta * c
     close(run_op("gemm", [a, b, c, alpha, beta], **flags), expected, dtype)
-    if beta == 0:  # BLAS: beta == 0 ignores c, NaN included
-        nan = np.full_like(c, np.nan)
-        close(run_op("gemm", [a, b, nan, alpha, beta], **flags), alpha * product, dtype)
+    # IEEE throughout, unlike BLAS: beta == 0 still reads c (0 * NaN is NaN), alpha == 0 the product
+    nan = np.full_like(c, np.nan)
+    assert np.isnan(run_op("gemm", [a, b, nan, alpha, np.asarray(0.0, dtype)], **flags)).all()
 
 
 @case("fused")
