@@ -10,9 +10,8 @@ date: updates the plan writes in place are already there, the others are copied 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import os
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

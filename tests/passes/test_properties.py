@@ -4,6 +4,8 @@ the reference interpreter, NaN, inf and signed zeros included."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -91,7 +93,6 @@ def check_no_overlap(plan) -> None:
     users = plan.graph.users()
     for buffer in buffers:
         owners = [v for v in buffer.values if v not in plan.view_of]
-        for before, after in zip(owners, owners[1:]):
-            last = max([step[v] for v in (before,)] +
-                       [plan.graph.nodes.index(n) for n in users.get(before, [])])
+        for before, after in itertools.pairwise(owners):
+            last = max([step[before]] + [plan.graph.nodes.index(n) for n in users.get(before, [])])
             assert step[after] >= last, f"%{after.name} overwrites %{before.name} while it is live"
