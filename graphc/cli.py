@@ -1,4 +1,5 @@
-"""The `graphc` command: `graphc train` (the main job) and `graphc show` (pictures of a model)."""
+"""The `graphc` command: `graphc train` (the main job), `graphc show` (pictures of a model) and
+`graphc report` (passes and memory of a compiled model)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 COMMANDS = {
     "train": ("graphc.train", "train the tutorial's MLP with a compiled training step"),
     "show": ("graphc.show", "trace a model and render or print its graphs"),
+    "report": ("graphc.report", "what compiling did to a model and where its memory goes"),
 }
 
 

@@ -173,7 +173,8 @@ class _Compiled:
         """What compiling did and where the memory goes (see graphc.report)."""
         from graphc.report import variant_report
 
-        return variant_report(self.variant, type(self).__name__)
+        kind = "training step" if isinstance(self, TrainStep) else "inference"
+        return variant_report(self.variant, kind, type(self.model).__name__)
 
 
 class CompiledModel(_Compiled):

@@ -2,6 +2,7 @@
 
 Writes DIR/forward.svg (and forward.ir); with --train also the backward graph and the whole
 training step (forward, loss, backward, optimizer update): backward.svg, step.svg and their .ir.
+`--level O1|O2` draws the forward graph and the step as optimized (fused kernels as clusters).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 LOSSES = {"cross_entropy": "CrossEntropyLoss", "mse": "MSELoss"}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam"}
-LEVELS = ("O0", "O2")
+LEVELS = ("O0", "O1", "O2")
 DTYPES = ("float32", "float64", "int64", "int32", "bool")
 SHAPE = re.compile(r"^\d+(x\d+)*$")
 
@@ -64,12 +65,14 @@ def show(args) -> int:
     import graphc
 
     out = Path(args.out)
-    if args.level != "O0":
-        sys.stderr.write(f"note: {args.level} passes are not available yet; drawing the O0 graphs\n")
     forward = call_user(f"failed to trace {name}", graphc.trace, model, *specs)
     graphs = {"forward": forward}
+    if args.level != "O0":
+        from passes.pipeline import optimize
+
+        graphs["forward"] = optimize(forward, args.level)
     if args.train:
-        step = build_step(graphc, model, name, specs, forward, args)
+        step = build_step(graphc, model, name, specs, forward, args, level=args.level)
         graphs.update(backward=step.backward_graph, step=step.graph)
     for kind, graph in graphs.items():
         text = str(graph)
@@ -81,7 +84,7 @@ def show(args) -> int:
     return 0
 
 
-def build_step(graphc, model, name, specs, forward, args):
+def build_step(graphc, model, name, specs, forward, args, level="O0"):
     """compile_train_step with the chosen loss and optimizer, and labels shaped for the loss."""
     from graphc import nn, optim
 
@@ -100,7 +103,8 @@ def build_step(graphc, model, name, specs, forward, args):
         raise ShowError(f"--train needs parameters, and {name} has none")
     optimizer = getattr(optim, OPTIMIZERS[args.optim])(params, lr=1e-3)
     return call_user(f"failed to build the training step of {name}",
-                     graphc.compile_train_step, model, loss_fn, optimizer, *specs, target)
+                     graphc.compile_train_step, model, loss_fn, optimizer, *specs, target,
+                     opt_level=level)
 
 
 # -- arguments -------------------------------------------------------------------------------------
@@ -167,10 +171,10 @@ def import_file(path: Path):
     return module
 
 
-def call_user(what: str, fn, *args):
+def call_user(what: str, fn, *args, **kwargs):
     """Call into user code; any failure becomes one line naming what failed and why."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except ShowError:
         raise
     except Exception as err:

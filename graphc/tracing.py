@@ -55,11 +55,19 @@ def user_location() -> str:
         filename = frame.f_code.co_filename
         internal = _INTERNAL.get(filename)
         if internal is None:
-            internal = _INTERNAL[filename] = os.path.abspath(filename).startswith(_INTERNAL_DIRS)
+            internal = _INTERNAL[filename] = _is_internal(filename)
         if not internal:
             return f"{_display_path(filename)}:{frame.f_lineno}"
         frame = frame.f_back
     return ""
+
+
+def _is_internal(filename: str) -> bool:
+    """graphc's own packages, and console-script launchers (bin/graphc): never the user's line."""
+    path = os.path.abspath(filename)
+    launcher = os.path.basename(os.path.dirname(path)) in ("bin", "Scripts") and not path.endswith(
+        ".py")
+    return path.startswith(_INTERNAL_DIRS) or launcher or filename.startswith("<frozen")
 
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")

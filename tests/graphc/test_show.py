@@ -41,15 +41,15 @@ def test_training_step_draws_backward_and_whole_step(tmp_path, capsys):
     assert "phase=optimizer" in (tmp_path / "step.ir").read_text()
 
 
-def test_factory_mse_adam_and_o2_note(tmp_path, capsys):
+def test_factory_mse_adam_at_o2_draws_fused_kernels(tmp_path, capsys):
     code = run_show(f"{MODELS}:make_mlp", "--input", "2x20", "--train", "--loss", "mse",
                     "--optim", "adam", "--level", "O2", "--out", tmp_path)
     assert code == 0
-    captured = capsys.readouterr()
-    assert "O2 passes are not available yet" in captured.err
     step_ir = (tmp_path / "step.ir").read_text()
     assert "f32[2,10]" in step_ir  # the mse target has the output's shape
-    assert (tmp_path / "step.svg").exists()
+    assert "= fused(" in step_ir and "= gemm(" in step_ir
+    assert "fused · " in (tmp_path / "step.svg").read_text()
+    assert "= fused(" in (tmp_path / "forward.ir").read_text()
 
 
 def test_cross_entropy_labels_are_class_indices(tmp_path):
