@@ -1,0 +1,130 @@
+"""Collective ops: `all_reduce`, and the `all_reduce_start`/`all_reduce_wait` pair that lets a
+reduction run while later nodes compute (a non-blocking request, started when its input is ready
+and waited on where its result is first needed).
+
+The kernels run on the communicator `graphc.distributed` installs (`ir.communicator`); without one,
+or alone, a reduction is the identity. Attributes: `reduce` ('sum' or 'avg': the mean over
+processes) and `bucket`, the number of the gradient bucket a data-parallel step reduces (-1: none),
+which pairs a start with its wait when printed.
+"""
+
+from __future__ import annotations
+
+from ir.communicator import peers
+from ir.errors import ShapeError
+from ir.ops.registry import COLLECTIVE, Attr, define_op
+from ir.types import TensorType, is_float
+
+GRAPH_OPS = ("sum", "avg")  # the reductions with a gradient rule
+ATTRS = {"reduce": Attr(str, "sum"), "bucket": Attr(int, -1)}
+
+# Requests in flight, by the id of the array being reduced (kept alive here until waited on).
+_IN_FLIGHT: dict[int, tuple[object, object]] = {}
+
+
+def _reduce_type(x: TensorType, *, reduce, bucket) -> TensorType:
+    if reduce not in GRAPH_OPS:
+        raise ShapeError(f"reduce must be one of {', '.join(GRAPH_OPS)}, got {reduce!r}")
+    if reduce == "avg" and not is_float(x.dtype):
+        raise ShapeError(f"'avg' needs a float tensor, got {x}")
+    return x
+
+
+def _all_reduce_impl(xp, x, *, reduce, bucket):
+    if peers() is None:
+        return x
+    out = x.copy()
+    _all_reduce_write(xp, out, x, reduce=reduce, bucket=bucket)
+    return out
+
+
+def _all_reduce_write(xp, out, x, *, reduce, bucket):
+    if out is not x:
+        out[...] = x
+    comm = peers()
+    if comm is not None:
+        comm.all_reduce(out, reduce)
+
+
+def _reduce_vjp(b, g, out, x, *, reduce, bucket):
+    # Every process's result reads every process's input: the gradients meet the same way.
+    return (b.all_reduce(g, reduce=reduce, bucket=bucket),)
+
+
+define_op(
+    "all_reduce",
+    attrs=ATTRS,
+    traits={COLLECTIVE},
+    shape=_reduce_type,
+    impl=_all_reduce_impl,
+    vjp=_reduce_vjp,
+    view=0,  # alone, the result is the input itself
+    write=_all_reduce_write,
+    inplace=(0,),
+    doc="The reduction (reduce) of x over all processes, as every process's result.",
+)
+
+
+def _start_impl(xp, x, *, reduce, bucket):
+    out = x.copy()
+    _start_write(xp, out, x, reduce=reduce, bucket=bucket)
+    return out
+
+
+def _start_write(xp, out, x, *, reduce, bucket):
+    if out is not x:
+        out[...] = x
+    comm = peers()
+    if comm is not None:
+        _IN_FLIGHT[id(out)] = (out, comm.start_all_reduce(out, reduce))
+
+
+def _wait_impl(xp, x, *, bucket):
+    request = _IN_FLIGHT.pop(id(x), None)
+    if request is not None:
+        request[1].wait()
+    elif peers() is not None:
+        raise RuntimeError(f"all_reduce_wait (bucket {bucket}): no all-reduce was started on "
+                           "this array (all_reduce_start must produce the wait's input)")
+    return x
+
+
+define_op(
+    "all_reduce_start",
+    attrs=ATTRS,
+    traits={COLLECTIVE},
+    shape=_reduce_type,
+    impl=_start_impl,
+    vjp=_reduce_vjp,
+    write=_start_write,
+    inplace=(0,),
+    doc="Starts all_reduce(x) into a buffer of its own and returns it at once; the buffer holds "
+        "the result only after all_reduce_wait, its one reader.",
+)
+
+define_op(
+    "all_reduce_wait",
+    attrs={"bucket": ATTRS["bucket"]},
+    traits={COLLECTIVE},
+    shape=lambda x, *, bucket: x,
+    impl=_wait_impl,
+    vjp=lambda b, g, out, x, *, bucket: (g,),
+    view=0,
+    doc="Waits for the all_reduce_start that produced x; returns x, now reduced.",
+)
+
+COMMUNICATING = ("all_reduce", "all_reduce_start")  # the ops that send their input
+
+
+def communicated_bytes(graph) -> int:
+    """Bytes each process contributes to reductions in one run of `graph` (fused bodies included).
+
+    A ring all-reduce of B bytes over N processes sends and receives 2(N-1)/N * B per process.
+    """
+    total = 0
+    for node in graph.nodes:
+        if node.op in COMMUNICATING:
+            total += node.inputs[0].type.nbytes
+        elif node.subgraph is not None:
+            total += communicated_bytes(node.subgraph)
+    return total
