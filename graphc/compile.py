@@ -27,12 +27,14 @@ def compile(model, *example_inputs) -> CompiledModel:
     return CompiledModel(model, *example_inputs)
 
 
-def compile_train_step(model, loss_fn, optimizer, *example_inputs) -> TrainStep:
+def compile_train_step(model, loss_fn, optimizer, *example_inputs, distributed=False) -> TrainStep:
     """Compile `loss_fn(model(*inputs), target)` plus backward and `optimizer`'s update.
 
     The last example input is the target; `step(X, y)` returns the loss as a 0-d Tensor.
+    `distributed=True`, or a `DistributedDataParallel` model, averages the gradients over the
+    processes of `graphc.distributed` inside the step graph (bucketed all-reduces).
     """
-    return TrainStep(model, loss_fn, optimizer, *example_inputs)
+    return TrainStep(model, loss_fn, optimizer, *example_inputs, distributed=distributed)
 
 
 @dataclass
@@ -107,10 +109,13 @@ class CompiledModel(_Compiled):
 class TrainStep(_Compiled):
     """`step(X, y) -> loss`: forward, loss, backward and optimizer update as one compiled graph."""
 
-    def __init__(self, model, loss_fn, optimizer, *example_inputs):
+    def __init__(self, model, loss_fn, optimizer, *example_inputs, distributed=False):
+        from graphc.distributed.ddp import data_parallel
+
         if len(example_inputs) < 2:
             raise TypeError("compile_train_step needs example inputs and a target: (*inputs, target)")
         self.loss_fn, self.optimizer = loss_fn, optimizer
+        model, self.sync = data_parallel(model, distributed)
         super().__init__(model, example_inputs)
 
     def _key(self) -> tuple:
@@ -143,6 +148,8 @@ class TrainStep(_Compiled):
         joint = differentiate(traced, wrt=wrt).joint  # a second copy, extended below
         grads = dict(zip(autodiff.wrt, joint.outputs[len(traced.outputs):]))
         skip = set(autodiff.unreachable)  # no path to the loss: no gradient, as in eager mode
+        if self.sync is not None:
+            grads = self.sync.reduce_gradients(joint, grads, skip)
         entries, tensors = [], []
         for gi, group in enumerate(self.optimizer.param_groups):
             for p in group["params"]:
@@ -158,6 +165,8 @@ class TrainStep(_Compiled):
         return _Variant(graph, Executable(graph), user_inputs(traced), program, tensors, autodiff)
 
     def __call__(self, *inputs):
+        if self.sync is not None:
+            self.sync.before_step()
         variant = self._variant()
         hyper, state, pending = variant.program.feed(variant.tensors)
         (loss,) = self._run(variant, inputs, hyper, state)
