@@ -15,15 +15,18 @@ from collections.abc import Sequence
 from ir.graph import Graph, Node, Value
 
 DEFAULT_BUCKET_CAP_MB = 25.0  # PyTorch's default bucket_cap_mb
+FIRST_BUCKET_CAP_MB = 1.0  # as PyTorch: a small first bucket starts communicating early
 
 
-def plan_buckets(sizes: Sequence[tuple[int, str]], cap_mb: float) -> list[list[int]]:
+def plan_buckets(sizes: Sequence[tuple[int, str]], cap_mb: float,
+                 first_cap_mb: float = FIRST_BUCKET_CAP_MB) -> list[list[int]]:
     """Group items given as (bytes, dtype), in readiness order, into buckets of one dtype each.
 
-    A bucket is closed once it holds `cap_mb` megabytes (MiB) or more; buckets are listed in the
-    order they close, so the first can be sent while later ones fill.
+    A bucket is closed once it holds `cap_mb` megabytes (MiB) or more (the first one to close:
+    `min(first_cap_mb, cap_mb)`); buckets are listed in the order they close, so the first can be
+    sent while later ones fill.
     """
-    cap = cap_mb * 2**20
+    first_cap, cap = min(first_cap_mb, cap_mb) * 2**20, cap_mb * 2**20
     open_buckets: dict[str, list[int]] = {}
     filled: dict[str, int] = {}
     closed: list[list[int]] = []
@@ -31,7 +34,7 @@ def plan_buckets(sizes: Sequence[tuple[int, str]], cap_mb: float) -> list[list[i
         bucket = open_buckets.setdefault(dtype, [])
         bucket.append(index)
         filled[dtype] = filled.get(dtype, 0) + nbytes
-        if filled[dtype] >= cap:
+        if filled[dtype] >= (cap if closed else first_cap):
             closed.append(open_buckets.pop(dtype))
             filled[dtype] = 0
     closed += [bucket for bucket in open_buckets.values() if bucket]

@@ -93,8 +93,9 @@ def test_sampler_defaults_to_the_process_group(alone):
 def test_buckets_close_at_the_cap_and_keep_dtypes_apart():
     mib = 2**20
     sizes = [(mib, "float32"), (mib, "float64"), (2 * mib, "float32"), (mib // 2, "float64")]
-    assert plan_buckets(sizes, cap_mb=2) == [[0, 2], [1, 3]]
-    assert plan_buckets(sizes, cap_mb=100) == [[0, 2], [1, 3]]
+    assert plan_buckets(sizes, cap_mb=2, first_cap_mb=2) == [[0, 2], [1, 3]]
+    assert plan_buckets(sizes, cap_mb=2) == [[0], [2], [1, 3]]  # the first closes at 1 MiB
+    assert plan_buckets(sizes, cap_mb=100, first_cap_mb=100) == [[0, 2], [1, 3]]
     assert plan_buckets(sizes, cap_mb=1) == [[0], [1], [2], [3]]
 
 
