@@ -10,6 +10,8 @@ which pairs a start with its wait when printed.
 
 from __future__ import annotations
 
+import functools
+
 from ir.communicator import peers
 from ir.errors import ShapeError
 from ir.ops.registry import COLLECTIVE, Attr, define_op
@@ -30,20 +32,25 @@ def _reduce_type(x: TensorType, *, reduce, bucket) -> TensorType:
     return x
 
 
-def _all_reduce_impl(xp, x, *, reduce, bucket):
-    if peers() is None:
+def _impl(xp, x, *, reduce, bucket, blocking: bool):
+    if blocking and peers() is None:
         return x
     out = x.copy()
-    _all_reduce_write(xp, out, x, reduce=reduce, bucket=bucket)
+    _write(xp, out, x, reduce=reduce, bucket=bucket, blocking=blocking)
     return out
 
 
-def _all_reduce_write(xp, out, x, *, reduce, bucket):
+def _write(xp, out, x, *, reduce, bucket, blocking: bool):
+    """Reduce into `out` (after copying `x` there): at once, or started for all_reduce_wait."""
     if out is not x:
         out[...] = x
     comm = peers()
-    if comm is not None:
+    if comm is None:
+        return
+    if blocking:
         comm.all_reduce(out, reduce)
+    else:
+        _IN_FLIGHT[id(out)] = (out, comm.start_all_reduce(out, reduce))
 
 
 def _reduce_vjp(b, g, out, x, *, reduce, bucket):
@@ -51,32 +58,17 @@ def _reduce_vjp(b, g, out, x, *, reduce, bucket):
     return (b.all_reduce(g, reduce=reduce, bucket=bucket),)
 
 
-define_op(
-    "all_reduce",
-    attrs=ATTRS,
-    traits={COLLECTIVE},
-    shape=_reduce_type,
-    impl=_all_reduce_impl,
-    vjp=_reduce_vjp,
-    view=0,  # alone, the result is the input itself
-    write=_all_reduce_write,
-    inplace=(0,),
-    doc="The reduction (reduce) of x over all processes, as every process's result.",
-)
+def _define_reduction(name: str, blocking: bool, doc: str, view: int | None = None) -> None:
+    define_op(name, attrs=ATTRS, traits={COLLECTIVE}, shape=_reduce_type, vjp=_reduce_vjp,
+              impl=functools.partial(_impl, blocking=blocking),
+              write=functools.partial(_write, blocking=blocking), inplace=(0,), view=view, doc=doc)
 
 
-def _start_impl(xp, x, *, reduce, bucket):
-    out = x.copy()
-    _start_write(xp, out, x, reduce=reduce, bucket=bucket)
-    return out
-
-
-def _start_write(xp, out, x, *, reduce, bucket):
-    if out is not x:
-        out[...] = x
-    comm = peers()
-    if comm is not None:
-        _IN_FLIGHT[id(out)] = (out, comm.start_all_reduce(out, reduce))
+_define_reduction("all_reduce", blocking=True, view=0,  # alone, the result is the input itself
+                  doc="The reduction of x over all processes, as every process's result.")
+_define_reduction("all_reduce_start", blocking=False,
+                  doc="Starts all_reduce(x) into a buffer of its own and returns it at once; the "
+                      "buffer holds the result only after all_reduce_wait, its one reader.")
 
 
 def _wait_impl(xp, x, *, bucket):
@@ -88,19 +80,6 @@ def _wait_impl(xp, x, *, bucket):
                            "this array (all_reduce_start must produce the wait's input)")
     return x
 
-
-define_op(
-    "all_reduce_start",
-    attrs=ATTRS,
-    traits={COLLECTIVE},
-    shape=_reduce_type,
-    impl=_start_impl,
-    vjp=_reduce_vjp,
-    write=_start_write,
-    inplace=(0,),
-    doc="Starts all_reduce(x) into a buffer of its own and returns it at once; the buffer holds "
-        "the result only after all_reduce_wait, its one reader.",
-)
 
 define_op(
     "all_reduce_wait",
