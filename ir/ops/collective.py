@@ -32,9 +32,9 @@ def _reduce_type(x: TensorType, *, reduce, bucket) -> TensorType:
     return x
 
 
+# No collective declares `view`: planned runtimes take views once, when they load a graph, and
+# a collective must act at every run. Each writes into its own buffer (in place where allowed).
 def _impl(xp, x, *, reduce, bucket, blocking: bool):
-    if blocking and peers() is None:
-        return x
     out = x.copy()
     _write(xp, out, x, reduce=reduce, bucket=bucket, blocking=blocking)
     return out
@@ -58,27 +58,34 @@ def _reduce_vjp(b, g, out, x, *, reduce, bucket):
     return (b.all_reduce(g, reduce=reduce, bucket=bucket),)
 
 
-def _define_reduction(name: str, blocking: bool, doc: str, view: int | None = None) -> None:
+def _define_reduction(name: str, blocking: bool, doc: str) -> None:
     define_op(name, attrs=ATTRS, traits={COLLECTIVE}, shape=_reduce_type, vjp=_reduce_vjp,
               impl=functools.partial(_impl, blocking=blocking),
-              write=functools.partial(_write, blocking=blocking), inplace=(0,), view=view, doc=doc)
+              write=functools.partial(_write, blocking=blocking), inplace=(0,), doc=doc)
 
 
-_define_reduction("all_reduce", blocking=True, view=0,  # alone, the result is the input itself
+_define_reduction("all_reduce", blocking=True,
                   doc="The reduction of x over all processes, as every process's result.")
 _define_reduction("all_reduce_start", blocking=False,
                   doc="Starts all_reduce(x) into a buffer of its own and returns it at once; the "
                       "buffer holds the result only after all_reduce_wait, its one reader.")
 
 
-def _wait_impl(xp, x, *, bucket):
+def _wait_write(xp, out, x, *, bucket):
     request = _IN_FLIGHT.pop(id(x), None)
     if request is not None:
         request[1].wait()
     elif peers() is not None:
         raise RuntimeError(f"all_reduce_wait (bucket {bucket}): no all-reduce was started on "
                            "this array (all_reduce_start must produce the wait's input)")
-    return x
+    if out is not x:
+        out[...] = x
+
+
+def _wait_impl(xp, x, *, bucket):
+    out = xp.empty_like(x)
+    _wait_write(xp, out, x, bucket=bucket)
+    return out
 
 
 define_op(
@@ -88,7 +95,8 @@ define_op(
     shape=lambda x, *, bucket: x,
     impl=_wait_impl,
     vjp=lambda b, g, out, x, *, bucket: (g,),
-    view=0,
+    write=_wait_write,
+    inplace=(0,),
     doc="Waits for the all_reduce_start that produced x; returns x, now reduced.",
 )
 

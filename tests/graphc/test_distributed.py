@@ -109,12 +109,13 @@ def test_step_graph_averages_gradients_in_buckets(alone):
     graph = step.graph
     ops = [n.op for n in graph.nodes]
     assert ops.count("all_reduce_start") == ops.count("all_reduce_wait") == 2
-    # each start comes before the backward work left after its bucket, each wait after it all
-    last_backward = max(i for i, n in enumerate(graph.nodes)
-                        if n.meta.get("phase") == "backward" and "grad_of" in n.meta)
+    # bucket 0 (the last layer) is in flight while the first layer's gradients are computed;
+    # the waits come after all of backward
     starts = [i for i, op in enumerate(ops) if op == "all_reduce_start"]
     waits = [i for i, op in enumerate(ops) if op == "all_reduce_wait"]
-    assert starts[0] < last_backward < waits[0]
+    assert starts[0] < starts[1] < waits[0] < waits[1]
+    assert any(n.meta.get("scope") == "1" and n.meta.get("phase") == "backward"
+               for n in graph.nodes[starts[0]:starts[1]])
     assert all(n.attrs["reduce"] == "avg" for n in graph.nodes if n.op == "all_reduce_start")
     assert dist.communicated_bytes(graph) == sum(p.numel() * 4 for p in model.parameters())
     assert parse(str(graph)) == graph
