@@ -133,8 +133,9 @@ def launch(nproc: int, steps: int, batch: int) -> dict:
 
 
 def report(runs: list[dict], batch: int) -> None:
-    print(f"quickstart MLP (784-512-512-10), compiled step, {batch} samples per rank, "
-          "1 BLAS thread per rank, ranks on one 2-core machine (measured)")
+    cores, load = os.cpu_count(), os.getloadavg()[0]
+    print(f"quickstart MLP (784-512-512-10), compiled step, {batch} samples per rank, 1 BLAS "
+          f"thread per rank, ranks on one {cores}-core machine, load {load:.1f} (measured)")
     print(f"{'ranks':>5}  {'ms/step':>8}  {'samples/s':>10}  {'comm ms/step':>12}  {'comm share':>10}")
     for r in runs:
         print(f"{r['ranks']:>5}  {1e3 * r['step_s']:>8.2f}  {r['samples_per_s']:>10.0f}  "
