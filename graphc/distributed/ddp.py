@@ -40,7 +40,8 @@ class DistributedDataParallel(Module):
 
     `bucket_cap_mb` (default 25) sizes the gradient buckets. Every parameter that requires grad
     must take part in the loss (`find_unused_parameters=True` is not supported). `no_sync()`
-    skips the averaging, for gradient accumulation.
+    skips the averaging, for gradient accumulation. `dim`, `check_reduction`,
+    `gradient_as_bucket_view` and `static_graph` are accepted for PyTorch code and change nothing.
     """
 
     def __init__(self, module, device_ids=None, output_device=None, dim: int = 0,
