@@ -11,6 +11,8 @@ signature and its leaf types.
 from __future__ import annotations
 
 import functools
+import itertools
+import weakref
 
 import numpy as np
 
@@ -196,6 +198,42 @@ def _accumulate(leaf, grad, copy: bool = True) -> None:
         leaf.grad = _tensor.Tensor._wrap(np.array(grad, order="C", copy=True) if copy else grad)
     else:
         np.add(leaf.grad._data, grad, out=leaf.grad._data)
+    for hook in list(_POST_ACCUMULATE_HOOKS.get(id(leaf), {}).values()):
+        hook(leaf)
+
+
+# -- hooks ----------------------------------------------------------------------------------------
+
+# id(leaf tensor) -> {handle id: hook}; an entry goes when its tensor is collected.
+_POST_ACCUMULATE_HOOKS: dict[int, dict[int, object]] = {}
+
+
+class RemovableHandle:
+    """What registering a hook returns: `remove()` unregisters it."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, hooks: dict):
+        self.id = next(self._ids)
+        self._hooks = hooks
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+def register_post_accumulate_grad_hook(tensor, hook) -> RemovableHandle:
+    """Call `hook(tensor)` each time `backward()` has accumulated a gradient into `tensor.grad`."""
+    if not tensor.is_leaf:
+        raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+    if not tensor.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    key = id(tensor)
+    if key not in _POST_ACCUMULATE_HOOKS:
+        _POST_ACCUMULATE_HOOKS[key] = {}
+        weakref.finalize(tensor, _POST_ACCUMULATE_HOOKS.pop, key, None)
+    handle = RemovableHandle(_POST_ACCUMULATE_HOOKS[key])
+    handle._hooks[handle.id] = hook
+    return handle
 
 
 def _collect(root) -> list:

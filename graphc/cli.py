@@ -37,6 +37,7 @@ def main(argv=None) -> int:
         module = _load(name)
         module.add_arguments(parser)
         args = parser.parse_args(argv[1:])
+        args.command_line = argv  # what `graphc train --nproc N` starts again in each rank
     except SystemExit as done:  # --help, or a usage error already printed
         return _status(done.code)
     return module.run(args)

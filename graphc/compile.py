@@ -47,14 +47,16 @@ def compile(model, *example_inputs, opt_level=DEFAULT_LEVEL, freeze: bool = Fals
 
 
 def compile_train_step(model, loss_fn, optimizer, *example_inputs, opt_level=DEFAULT_LEVEL,
-                       strict: bool = False) -> TrainStep:
+                       strict: bool = False, distributed: bool = False) -> TrainStep:
     """Compile `loss_fn(model(*inputs), target)` plus backward and `optimizer`'s update.
 
     The last example input is the target; `step(X, y)` returns the loss as a 0-d Tensor.
+    `distributed=True`, or a `DistributedDataParallel` model, averages the gradients over the
+    processes of `graphc.distributed` inside the step graph (bucketed all-reduces).
     """
     if len(example_inputs) < 2:
         raise TypeError("compile_train_step needs example inputs and a target: (*inputs, target)")
-    return TrainStep(model, loss_fn, optimizer, example_inputs, opt_level, strict)
+    return TrainStep(model, loss_fn, optimizer, example_inputs, opt_level, strict, distributed)
 
 
 @dataclass
@@ -211,8 +213,12 @@ class CompiledModel(_Compiled):
 class TrainStep(_Compiled):
     """`step(X, y) -> loss`: forward, loss, backward and optimizer update as one compiled graph."""
 
-    def __init__(self, model, loss_fn, optimizer, example_inputs, opt_level, strict: bool):
+    def __init__(self, model, loss_fn, optimizer, example_inputs, opt_level, strict: bool,
+                 distributed: bool = False):
+        from graphc.distributed.ddp import data_parallel
+
         self.loss_fn, self.optimizer = loss_fn, optimizer
+        model, self.sync = data_parallel(model, distributed)
         super().__init__(model, example_inputs, opt_level, strict)
 
     def _key(self, signature) -> tuple:
@@ -245,6 +251,8 @@ class TrainStep(_Compiled):
         joint = autodiff.joint.copy("train_step")
         grads = dict(zip(autodiff.wrt, joint.outputs[len(traced.outputs):]))
         skip = set(autodiff.unreachable)  # no path to the loss: no gradient, as in eager mode
+        if self.sync is not None:
+            grads = self.sync.reduce_gradients(joint, grads, skip)
         entries, tensors = [], []
         for gi, group in enumerate(self.optimizer.param_groups):
             for p in group["params"]:
@@ -265,6 +273,8 @@ class TrainStep(_Compiled):
     def __call__(self, *inputs):
         from graphc.random import next_key
 
+        if self.sync is not None:
+            self.sync.before_step()
         variant, arrays = self._current(inputs)
         variant.bind_params()
         feeder = variant.extra["feeder"]

@@ -255,6 +255,10 @@ class Tensor(MathMixin, ShapeMixin):
             self, gradient, retain_graph=bool(retain_graph), create_graph=create_graph
         )
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call `hook(self)` after each `backward()` that accumulates into this leaf's `.grad`."""
+        return autograd.register_post_accumulate_grad_hook(self, hook)
+
     def detach(self) -> Tensor:
         """A tensor sharing storage and version counter, outside autograd (stop_gradient traced)."""
         if self._data is None:

@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 import graphc
 from graphc import nn, optim
-from graphc.data import MNIST, DataLoader, Digits, FashionMNIST, ToTensor
+from graphc.data import MNIST, DataLoader, Digits, DistributedSampler, FashionMNIST, ToTensor
+from graphc.distributed import DistributedDataParallel, launch, launched_world_size
 from graphc.render import RenderError
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -81,7 +82,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--weight-decay", type=_non_negative(float), default=0.0)
     model.add_argument("--epochs", type=_positive(int), default=10, help="(default: 10)")
-    model.add_argument("--batch-size", type=_positive(int), default=64, help="(default: 64)")
+    model.add_argument(
+        "--batch-size", type=_positive(int), default=64, help="per process (default: 64)"
+    )
+    model.add_argument(
+        "--nproc",
+        type=_positive(int),
+        default=1,
+        metavar="N",
+        help="train data-parallel in N local processes started by mpiexec (needs graphc[dist]; "
+        "under `mpiexec -n N`, the N processes it starts are used)",
+    )
     model.add_argument(
         "--seed", type=int, default=0, help="seed for initialization and shuffling (default: 0)"
     )
@@ -103,6 +114,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.nproc > 1 and launched_world_size() is None:
+            return launch.launch_local(args.nproc, args.command_line)
+        with launch.join_job(args.nproc) as job:
+            return _run(args, job)
+    except launch.LaunchError as err:
+        print(f"graphc train: error: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, job: launch.Job) -> int:
+    try:
         optimizer_options = _optimizer_options(args)
         train_data, test_data = load_data(args.data, args.root, args.download)
     except (UsageError, OSError, RuntimeError, ValueError) as err:
@@ -110,20 +132,28 @@ def run(args: argparse.Namespace) -> int:
         return 2 if isinstance(err, UsageError) else 1
 
     graphc.manual_seed(args.seed)
+    sampler = DistributedSampler(train_data, seed=args.seed) if job.distributed else None
     train_loader = DataLoader(
-        train_data, batch_size=args.batch_size, shuffle=True, generator=args.seed
+        train_data,
+        batch_size=args.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        generator=args.seed,
     )
     test_loader = DataLoader(test_data, batch_size=args.batch_size)
     sample = train_data[0][0]
     model = MLP(sample.numel(), args.hidden, len(train_data.classes))
     loss_fn = nn.CrossEntropyLoss()
     optimizer = make_optimizer(args.optim, model.parameters(), optimizer_options)
+    replica = DistributedDataParallel(model) if job.distributed else model
     loop = (
-        EagerLoop(model, loss_fn, optimizer)
+        EagerLoop(replica, loss_fn, optimizer)
         if args.eager
-        else CompiledLoop(model, loss_fn, optimizer)
+        else CompiledLoop(replica, loss_fn, optimizer)
     )
-    mode = "eager" if args.eager else "compiled"
+    mode = ("eager" if args.eager else "compiled") + (
+        f", {job.size} processes" if job.distributed else ""
+    )
     print(
         f"{args.data}: {len(train_data)} train / {len(test_data)} test samples, "
         f"{mode}, {args.optim} {_describe(optimizer_options)}"
@@ -134,7 +164,10 @@ def run(args: argparse.Namespace) -> int:
     accuracy = 0.0
     for epoch in range(1, args.epochs + 1):
         print(f"Epoch {epoch}\n-------------------------------")
-        train_epoch(loop, train_loader, f"epoch {epoch}/{args.epochs}", args.no_progress)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        quiet = args.no_progress or job.rank > 0
+        train_epoch(loop, train_loader, f"epoch {epoch}/{args.epochs}", quiet)
         accuracy, test_loss = evaluate(loop, test_loader)
         print(f"Test Error: \n Accuracy: {100 * accuracy:>0.1f}%, Avg loss: {test_loss:>8f} \n")
     elapsed = time.perf_counter() - start
@@ -142,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         f"Done! Final test accuracy: {100 * accuracy:.1f}% "
         f"({mode}, {args.epochs} epoch{'s' if args.epochs > 1 else ''}, {elapsed:.1f} s)"
     )
-    save_outputs(args.out, model, loop, render=not args.no_render)
+    if job.rank == 0:  # one writer: every replica holds the same weights
+        save_outputs(args.out, model, loop, render=not args.no_render)
     return 0
 
 

@@ -2,12 +2,14 @@
 constant per distinct (dtype, shape, data).
 
 Repeated computations (the six `cast(lr)` of a training step) and duplicate constants (three `0.0`)
-become one. Random ops reading the same key give the same values, so they merge too.
+become one. Random ops reading the same key give the same values, so they merge too; collectives
+never merge (each is a message exchange the other processes expect).
 """
 
 from __future__ import annotations
 
 from ir.graph import Graph, Value
+from ir.ops.registry import COLLECTIVE
 
 
 def eliminate_common_subexpressions(graph: Graph) -> Graph:
@@ -29,7 +31,7 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
     for node in g.nodes:
         node.inputs = tuple(mapping.get(v, v) for v in node.inputs)
         key = (node.op, node.inputs, _attrs_key(node.attrs))
-        if key in seen:
+        if key in seen and not node.opdef.has(COLLECTIVE):
             mapping.update(zip(node.outputs, seen[key]))
         else:
             seen[key] = node.outputs

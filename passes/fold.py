@@ -2,7 +2,8 @@
 op's own reference kernel, so folding can never disagree with running.
 
 Parameters are not constants (`freeze_params` makes them so, for inference graphs whose weights
-will not change, as torch.compile's freezing does). Random ops never fold, and results much larger
+will not change, as torch.compile's freezing does). Random ops and collectives (they talk to other
+processes) never fold, and results much larger
 than their operands (a big `full`) stay nodes rather than bloat the graph.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from ir.evaluate import run_node
 from ir.graph import CONST, Graph, Node
-from ir.ops.registry import RANDOM
+from ir.ops.registry import COLLECTIVE, RANDOM
 from passes.rewrite import Context, rewrite
 
 SMALL = 16  # results up to this many elements always fold (shape arithmetic, scalars)
@@ -26,7 +27,8 @@ def fold_constants(graph: Graph) -> Graph:
 
 
 def fold_node(node: Node, ctx: Context):
-    if node.opdef.has(RANDOM) or any(v.kind != CONST for v in node.inputs):
+    if node.opdef.has(RANDOM) or node.opdef.has(COLLECTIVE) \
+            or any(v.kind != CONST for v in node.inputs):
         return None
     operand_size = sum(v.type.size for v in node.inputs)
     if sum(v.type.size for v in node.outputs) > max(SMALL, operand_size):

@@ -3,6 +3,7 @@
 from graphc.data import datasets, transforms
 from graphc.data.dataset import Dataset, Subset, TensorDataset, random_split
 from graphc.data.datasets import MNIST, Digits, FashionMNIST
+from graphc.data.distributed import DistributedSampler
 from graphc.data.loader import DataLoader, default_collate
 from graphc.data.transforms import Compose, Lambda, Normalize, ToTensor
 
@@ -12,6 +13,7 @@ __all__ = [
     "DataLoader",
     "Dataset",
     "Digits",
+    "DistributedSampler",
     "FashionMNIST",
     "Lambda",
     "Normalize",

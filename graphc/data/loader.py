@@ -14,7 +14,9 @@ class DataLoader:
 
     `shuffle=True` draws a new order each epoch from `generator`: None uses graphc's global
     generator (seeded by `graphc.manual_seed`), an int seeds a private one when the loader is made,
-    and a `numpy.random.Generator` is used as given. `drop_last` drops a final short batch.
+    and a `numpy.random.Generator` is used as given. A `sampler` (an iterable of indices with a
+    length, such as `DistributedSampler`) gives the order instead. `drop_last` drops a final short
+    batch.
     `batch_size=None` yields single samples without collating. `num_workers` and `pin_memory`
     are accepted so PyTorch code runs unchanged; loading always happens in this process.
     """
@@ -24,6 +26,7 @@ class DataLoader:
         dataset,
         batch_size: int | None = 1,
         shuffle: bool = False,
+        sampler=None,
         *,
         drop_last: bool = False,
         collate_fn=None,
@@ -33,7 +36,10 @@ class DataLoader:
     ):
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler option is mutually exclusive with shuffle")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -41,12 +47,14 @@ class DataLoader:
         self.generator = as_generator(generator) if shuffle else None
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(self.sampler, dtype=np.int64)
         n = len(self.dataset)
         return self.generator.permutation(n) if self.shuffle else np.arange(n)
 

@@ -25,6 +25,9 @@ from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from graphc.nn.parameter import Parameter
 from graphc.nn.sparse import Embedding
 
+# isort: split
+from graphc.nn import parallel  # DistributedDataParallel is a Module: import it last
+
 __all__ = [
     "ELU",
     "GELU",
@@ -65,4 +68,5 @@ __all__ = [
     "Unflatten",
     "functional",
     "init",
+    "parallel",
 ]

@@ -17,6 +17,7 @@ import graphviz
 from graphc.render import layout, style
 from graphc.render.layout import Box, Cluster, Placement
 from ir.graph import CONST, INPUT, NODE, PARAM, Graph, Node, Value
+from ir.ops.registry import COLLECTIVE
 
 
 @runtime_checkable
@@ -237,7 +238,8 @@ class GraphDrawing(Drawing):
             )
             attrs = {}
             self.mark_saved(attrs, node.outputs)
-            vid = self.vertex(location, phase, label, node_tooltip(node), phase, **attrs)
+            kind = "collective" if node.opdef.has(COLLECTIVE) else phase
+            vid = self.vertex(location, kind, label, node_tooltip(node), phase, **attrs)
             self.connect(node, vid, location, phase, inside_box=False)
         for value in node.outputs:
             self.endpoint[value] = vid

@@ -14,7 +14,7 @@ from ir.graph import Graph
 
 MAX_EDGE_SHAPES = 3
 LEGEND_ORDER = ("input", "param", "const", "scalar", "forward", "backward", "optimizer",
-                "update", "output", "module", "fused", "saved", "grad_link")
+                "collective", "update", "output", "module", "fused", "saved", "grad_link")
 
 
 def to_dot(drawing: Drawing, title: str | None) -> graphviz.Digraph:

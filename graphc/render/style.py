@@ -44,6 +44,11 @@ KINDS: dict[str, tuple[dict[str, str], str]] = {
         {"shape": "box", "style": "rounded,filled", "fillcolor": "#e4d7f5", "color": "#6a1b9a"},
         "optimizer op",
     ),
+    "collective": (
+        {"shape": "hexagon", "style": "filled,bold", "fillcolor": "#ffcc80", "color": "#e65100",
+         "penwidth": "1.6"},
+        "collective (all-reduce)",
+    ),
     "update": (
         {"shape": "cds", "style": "filled", "fillcolor": "#e4d7f5", "color": "#6a1b9a"},
         "state update",

@@ -31,8 +31,11 @@ SHAPE = "shape"  # moves data without computing on it (reshape, permute, slice, 
 CREATION = "creation"  # makes a value from attributes alone
 RANDOM = "random"  # depends on an explicit random key input: never folded or CSE'd across keys
 NONDIFFERENTIABLE = "nondifferentiable"  # no gradient flows through it (comparisons, argmax, ...)
+# Communicates with the other processes (all_reduce): every process must run it, in the same order;
+# never folded, merged with another or evaluated at compile time.
+COLLECTIVE = "collective"
 TRAITS = frozenset({ELEMENTWISE, UNARY, BINARY, COMMUTATIVE, ASSOCIATIVE, IDEMPOTENT, INVOLUTION,
-                    REDUCTION, SHAPE, CREATION, RANDOM, NONDIFFERENTIABLE})
+                    REDUCTION, SHAPE, CREATION, RANDOM, NONDIFFERENTIABLE, COLLECTIVE})
 
 # Fusion classes, after TVM's OpPatternKind: what the fusion pass may group an op with.
 FUSE_ELEMENTWISE = "elementwise"  # out[i] from in[i], operands broadcasting

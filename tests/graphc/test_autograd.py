@@ -80,6 +80,25 @@ def test_grads_accumulate_over_backward_calls_and_match_torch_dtype():
     assert f.grad.dtype == graphc.float32 and f.grad.tolist() == [2.0, 2.0]
 
 
+def test_post_accumulate_grad_hooks_see_the_accumulated_grad_as_in_torch():
+    (w, tw) = pair((3,), 1)
+    seen = {"graphc": [], "torch": []}
+    handles = [
+        w.register_post_accumulate_grad_hook(lambda p: seen["graphc"].append(p.grad.tolist())),
+        tw.register_post_accumulate_grad_hook(lambda p: seen["torch"].append(p.grad.tolist())),
+    ]
+    for _ in range(2):
+        (w * w).sum().backward()
+        (tw * tw).sum().backward()
+    for handle in handles:
+        handle.remove()
+    (w * w).sum().backward()
+    np.testing.assert_allclose(seen["graphc"], seen["torch"])
+    assert len(seen["graphc"]) == 2
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (w * 2).register_post_accumulate_grad_hook(print)
+
+
 def test_non_scalar_backward_needs_gradient():
     w = graphc.ones(3, requires_grad=True)
     y = w * 2

@@ -490,6 +490,15 @@ def _pool_indices(rng, dtype, name):
     np.testing.assert_array_equal(run_op(name, [x], **attrs), expected)
 
 
+@case("all_reduce", "all_reduce_start", "all_reduce_wait")
+def _collective(rng, dtype, name):
+    # Alone (no communicator installed) a reduction is the identity; tests/ir/test_collective.py
+    # runs them on a communicator.
+    x = normal(rng, shape(rng, 0), dtype)
+    attrs = {"reduce": "avg"} if name != "all_reduce_wait" else {}
+    np.testing.assert_array_equal(run_op(name, [x], **attrs), x)
+
+
 # -- the tests -------------------------------------------------------------------------------------
 def test_every_op_has_a_forward_case():
     missing = sorted(set(OPS) - set(CASES))

@@ -300,6 +300,12 @@ def _pool(rng, name):
     return [normal(rng, (2, 2, 5, 4))], {"kernel": (3, 2), "stride": stride, "padding": (1, 1)}
 
 
+@grad_case("all_reduce", "all_reduce_start", "all_reduce_wait")
+def _collective(rng, name):
+    # Alone, a reduction is the identity; its rule must say so (the MPI tests check N processes).
+    return [normal(rng, shape(rng))], {"reduce": "avg"} if name != "all_reduce_wait" else {}
+
+
 # -- per-op checks ---------------------------------------------------------------------------------
 def test_every_differentiable_op_has_a_gradient_case():
     differentiable = {name for name, op in OPS.items() if not op.has(NONDIFFERENTIABLE)}
