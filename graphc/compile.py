@@ -219,13 +219,14 @@ class TrainStep(_Compiled):
 
         self.loss_fn, self.optimizer = loss_fn, optimizer
         model, self.sync = data_parallel(model, distributed)
+        self._parameters = [p for _, p in model.named_parameters()]  # read at every call
         super().__init__(model, example_inputs, opt_level, strict)
 
     def _key(self, signature) -> tuple:
         groups = self.optimizer.param_groups
         return (
             *super()._key(signature),
-            tuple(p.requires_grad for _, p in self.model.named_parameters()),
+            tuple(p.requires_grad for p in self._parameters),
             tuple(self.optimizer.structure(g) for g in groups),
             tuple(tuple(id(p) for p in g["params"]) for g in groups),
         )
