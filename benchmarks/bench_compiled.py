@@ -1,0 +1,255 @@
+"""graphc compiled (O0, O2) and eager against PyTorch eager (and torch.compile), side by side.
+
+    python benchmarks/bench_compiled.py [--threads 2] [--repeats 5] [--rss] [--torch-compile]
+                                        [--only mlp_train_64,lenet_train_64]
+
+Workloads: the tutorial MLP (784-512-512-10) training step with SGD at batch 64 and 512 and its
+inference at batch 64 and 4096; LeNet-5's training step at batch 64. All implementations run in one
+process with the same BLAS/OpenMP thread count, start from the same weights and batch, and are
+timed interleaved (each repeat times every implementation once, in a fixed order), with a pause
+between blocks: OpenBLAS's worker threads spin for a while after a GEMM and slow what runs next.
+Reported: median milliseconds per call, calls per second, and PyTorch eager's time over each
+implementation's (above 1: faster than PyTorch). `--rss` adds the peak resident memory of each
+implementation alone in a fresh process; `--torch-compile` adds torch.compile (slow to build).
+Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+PAUSE = 0.3  # seconds between timed blocks (OpenBLAS threads spin ~0.15 s after a GEMM)
+TARGET = 0.25  # seconds per timed block
+WORKLOADS = {
+    # name: (model, batch, training?)
+    "mlp_train_64": ("mlp", 64, True),
+    "mlp_train_512": ("mlp", 512, True),
+    "mlp_infer_64": ("mlp", 64, False),
+    "mlp_infer_4096": ("mlp", 4096, False),
+    "lenet_train_64": ("lenet", 64, True),
+}
+IMPLS = ("torch eager", "torch.compile", "graphc O2", "graphc O0", "graphc eager")
+
+
+# -- models, written once for both libraries -------------------------------------------------------
+def define(nn):
+    def mlp():
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
+                             nn.ReLU(), nn.Linear(512, 10))
+
+    def lenet():
+        return nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+    return {"mlp": mlp, "lenet": lenet}
+
+
+def data(batch: int):
+    rng = np.random.default_rng(0)
+    return (rng.random((batch, 1, 28, 28), dtype=np.float32),
+            rng.integers(0, 10, batch).astype(np.int64))
+
+
+def initial_state(model_name: str) -> dict:
+    import graphc
+    from graphc import nn
+
+    graphc.manual_seed(0)
+    return {k: v.numpy().copy() for k, v in define(nn)[model_name]().state_dict().items()}
+
+
+# -- one callable per implementation -----------------------------------------------------------------
+def graphc_impl(workload: str, impl: str):
+    import graphc
+    from graphc import nn, optim
+
+    model_name, batch, train = WORKLOADS[workload]
+    model = define(nn)[model_name]()
+    model.load_state_dict({k: graphc.from_numpy(v) for k, v in initial_state(model_name).items()})
+    X, y = (graphc.from_numpy(a) for a in data(batch))
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.SGD(model.parameters(), lr=1e-3)
+    if impl == "graphc eager":
+        if not train:
+            def infer():
+                with graphc.no_grad():
+                    return model(X)
+            return infer, 0.0
+
+        def step():
+            loss = loss_fn(model(X), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        return step, 0.0
+    level = impl.split()[1]
+    start = time.perf_counter()
+    if train:
+        compiled = graphc.compile_train_step(model, loss_fn, opt, X, y, opt_level=level)
+        seconds = time.perf_counter() - start
+        return (lambda: compiled(X, y)), seconds
+    compiled = graphc.compile(model, X, opt_level=level)
+    seconds = time.perf_counter() - start
+    return (lambda: compiled(X)), seconds
+
+
+def torch_impl(workload: str, impl: str):
+    import torch
+
+    model_name, batch, train = WORKLOADS[workload]
+    model = define(torch.nn)[model_name]()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in initial_state(model_name).items()})
+    X, y = (torch.from_numpy(a) for a in data(batch))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    seconds = 0.0
+    if impl == "torch.compile":
+        start = time.perf_counter()
+        model = torch.compile(model)
+        if train:
+            loss_fn(model(X), y).backward()
+            opt.zero_grad()
+        else:
+            with torch.no_grad():
+                model(X)
+        seconds = time.perf_counter() - start
+    if not train:
+        def infer():
+            with torch.no_grad():
+                return model(X)
+        return infer, seconds
+
+    def step():
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    return step, seconds
+
+
+def make(workload: str, impl: str):
+    return (torch_impl if impl.startswith("torch") else graphc_impl)(workload, impl)
+
+
+# -- timing ------------------------------------------------------------------------------------------
+def calls_per_block(fn) -> int:
+    start = time.perf_counter()
+    for _ in range(3):
+        fn()
+    each = (time.perf_counter() - start) / 3
+    return max(3, int(TARGET / max(each, 1e-6)))
+
+
+def time_block(fn, calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e3
+
+
+def bench(workload: str, impls, repeats: int) -> dict:
+    fns, compile_s = {}, {}
+    for impl in impls:
+        fns[impl], compile_s[impl] = make(workload, impl)
+    counts = {impl: calls_per_block(fn) for impl, fn in fns.items()}
+    times = {impl: [] for impl in impls}
+    for _ in range(repeats):
+        for impl in impls:
+            time.sleep(PAUSE)
+            times[impl].append(time_block(fns[impl], counts[impl]))
+    return {impl: {"ms": statistics.median(t), "all": t, "compile_s": compile_s[impl]}
+            for impl, t in times.items()}
+
+
+def peak_rss(workload: str, impl: str, threads: int) -> float:
+    """MiB of peak resident memory of `impl` alone running `workload` in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", workload, impl, "--threads", str(threads)],
+        capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["rss_mib"]
+
+
+def child(workload: str, impl: str) -> None:
+    fn, _ = make(workload, impl)
+    for _ in range(20):
+        fn()
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rss_mib": rss_kib / 1024}))
+
+
+def set_threads(n: int) -> None:
+    import graphc
+
+    graphc.set_num_threads(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", default=",".join(WORKLOADS))
+    parser.add_argument("--rss", action="store_true", help="also peak RSS in fresh processes")
+    parser.add_argument("--torch-compile", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="write the raw results here")
+    parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    if args.child:
+        child(*args.child)
+        return 0
+    try:
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    impls = [i for i in IMPLS if (have_torch or not i.startswith("torch"))
+             and (args.torch_compile or i != "torch.compile")]
+    load = os.getloadavg()[0]
+    print(f"threads {args.threads}, repeats {args.repeats}, load average {load:.2f} at start")
+    results = {}
+    for workload in args.only.split(","):
+        results[workload] = bench(workload, impls, args.repeats)
+        if args.rss:
+            for impl in impls:
+                results[workload][impl]["rss_mib"] = peak_rss(workload, impl, args.threads)
+        print_table(workload, results[workload], have_torch)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+def print_table(workload: str, rows: dict, have_torch: bool) -> None:
+    base = rows.get("torch eager", {}).get("ms")
+    print(f"\n{workload}")
+    print(f"  {'':<14}{'ms/call':>9}{'calls/s':>9}{'vs torch':>9}{'compile s':>10}{'RSS MiB':>9}")
+    for impl, row in rows.items():
+        ratio = f"{base / row['ms']:.2f}x" if have_torch and base else "-"
+        rss = f"{row['rss_mib']:.0f}" if "rss_mib" in row else "-"
+        print(f"  {impl:<14}{row['ms']:>9.3f}{1e3 / row['ms']:>9.0f}{ratio:>9}"
+              f"{row['compile_s']:>10.2f}{rss:>9}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
