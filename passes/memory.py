@@ -47,6 +47,24 @@ class Buffer:
 
 
 @dataclass
+class Workspace:
+    """Arena memory a node uses only while it runs: a fused body's temporaries (`body`, its own
+    plan) or an op's scratch arrays (`scratch`, their types, laid out one after the other)."""
+
+    nbytes: int
+    offset: int = 0
+    body: MemoryPlan | None = None
+    scratch: tuple = ()
+
+    def scratch_offsets(self) -> list[int]:
+        offsets, at = [], self.offset
+        for t in self.scratch:
+            offsets.append(at)
+            at += _aligned(t.nbytes)
+        return offsets
+
+
+@dataclass
 class MemoryPlan:
     """Where every value lives in one run of `graph` (see the module docstring)."""
 
@@ -54,7 +72,7 @@ class MemoryPlan:
     buffer_of: dict[Value, Buffer]
     view_of: dict[Value, Value]  # a value that may view another -> that value
     arena_bytes: int
-    workspaces: dict[Node, tuple[int, MemoryPlan]]  # fused node -> (arena offset, body plan)
+    workspaces: dict[Node, Workspace]  # nodes using arena memory only while they run
     in_place_updates: set[Value]  # parameters whose update is written straight into them
     copied_outputs: list[int]  # (bodies) outputs computed elsewhere, copied in at the end
     peak_step: int
@@ -68,8 +86,8 @@ class MemoryPlan:
         for node in self.graph.nodes:
             if node.opdef.view is None:
                 total += sum(v.type.nbytes for v in node.outputs)
-            if node in self.workspaces:
-                body = self.workspaces[node][1]
+            body = self.workspaces[node].body if node in self.workspaces else None
+            if body is not None:
                 total += body.naive_bytes - sum(v.type.nbytes for v in body.graph.outputs)
         return total
 
@@ -109,19 +127,10 @@ class MemoryPlan:
             if buffer.kind == ARENA and id(buffer) not in seen:
                 seen.add(id(buffer))
                 out.append(buffer)
-        out += [_workspace_buffer(step, offset, body) for step, (offset, body) in
-                _workspace_steps(self)]
+        index = {node: t for t, node in enumerate(self.graph.nodes)}
+        out += [Buffer(ARENA, w.nbytes, index[n], index[n], offset=w.offset)
+                for n, w in self.workspaces.items() if w.nbytes]
         return out
-
-
-def _workspace_buffer(step: int, offset: int, body: MemoryPlan) -> Buffer:
-    return Buffer(ARENA, body.arena_bytes, step, step, offset=offset)
-
-
-def _workspace_steps(plan: MemoryPlan):
-    index = {node: t for t, node in enumerate(plan.graph.nodes)}
-    for node, (offset, body) in plan.workspaces.items():
-        yield index[node], (offset, body)
 
 
 def plan_memory(graph: Graph) -> MemoryPlan:
@@ -145,7 +154,7 @@ class _Planner:
         self.view_of: dict[Value, Value] = {}
         self.last_use = self._last_uses()
         self.pinned: dict[Value, Buffer] = {}  # results that should land in a given buffer
-        self.workspaces: dict[Node, tuple[int, MemoryPlan]] = {}
+        self.workspaces: dict[Node, Workspace] = {}
         self.in_place_updates: set[Value] = set()
         self.copied_outputs: list[int] = []
         self.readers = graph.users()
@@ -217,6 +226,11 @@ class _Planner:
             taken.add(id(buffer))
         if node.op == "fused":
             self._plan_workspace(node)
+        elif node.opdef.scratch is not None:
+            types = tuple(node.opdef.scratch(*(v.type for v in node.inputs), **node.attrs))
+            if types:
+                self.workspaces[node] = Workspace(sum(_aligned(t.nbytes) for t in types),
+                                                  scratch=types)
 
     def _choose(self, t: int, node: Node, j: int, value: Value, taken: set) -> Buffer:
         """The buffer result j of `node` goes into: its pin, an operand's, or a new one."""
@@ -310,22 +324,23 @@ class _Planner:
                 if self.buffer_of.get(operand) is buffer and operand not in self.view_of:
                     aliases[j] = k
                     break
-        self.workspaces[node] = (0, plan_body(body, aliases))
+        body_plan = plan_body(body, aliases)
+        self.workspaces[node] = Workspace(body_plan.arena_bytes, body=body_plan)
 
     # -- offsets -----------------------------------------------------------------------------------
     def _assign_offsets(self) -> int:
         """Greedy by size: each buffer at the lowest aligned offset clear of every placed buffer
         whose lifetime overlaps its own. Returns the arena's size."""
         index = {node: t for t, node in enumerate(self.graph.nodes)}
-        items = []  # (nbytes, start, end, setter)
+        items = []  # (nbytes, start, end, Buffer or Workspace)
         seen = set()
         for buffer in self.buffer_of.values():
             if buffer.kind == ARENA and id(buffer) not in seen:
                 seen.add(id(buffer))
                 items.append((buffer.nbytes, buffer.start, buffer.end, buffer))
-        for node, (_, body) in self.workspaces.items():
-            if body.arena_bytes:
-                items.append((body.arena_bytes, index[node], index[node], node))
+        for node, workspace in self.workspaces.items():
+            if workspace.nbytes:
+                items.append((workspace.nbytes, index[node], index[node], workspace))
         items.sort(key=lambda item: (-item[0], item[1]))
         placed: list[tuple[int, int, int, int]] = []  # (offset, size, start, end)
         size = 0
@@ -333,10 +348,7 @@ class _Planner:
             offset = _lowest_offset(placed, _aligned(nbytes), start, end)
             placed.append((offset, _aligned(nbytes), start, end))
             size = max(size, offset + nbytes)
-            if isinstance(owner, Buffer):
-                owner.offset = offset
-            else:
-                self.workspaces[owner] = (offset, self.workspaces[owner][1])
+            owner.offset = offset
         return _aligned(size)
 
 

@@ -81,10 +81,10 @@ class Program:
         outs = tuple(self.slot[v] for v in node.outputs)
         if opdef.view is not None:
             return self._view_step(node, ins, outs)
+        workspace = self.plan.workspaces.get(node)
         if node.op == "fused":
-            offset, body_plan = self.plan.workspaces[node]
-            workspace = self.arena[offset: offset + body_plan.arena_bytes]
-            kernel = FusedKernel(node.attrs["body"], body_plan, self.backend, workspace)
+            memory = self.arena[workspace.offset: workspace.offset + workspace.nbytes]
+            kernel = FusedKernel(node.attrs["body"], workspace.body, self.backend, memory)
             return lambda: kernel([env[o] for o in outs], [env[i] for i in ins])
         if self.plan.buffer_of[node.outputs[0]].kind == HEAP:
             impl = functools.partial(opdef.impl, xp, **node.attrs)
@@ -97,6 +97,10 @@ class Program:
             return allocate
         write = self._write_kernel(node)
         attrs = node.attrs
+        if workspace is not None:  # the op's scratch arrays, laid out in the arena
+            attrs = {**attrs, "scratch": tuple(
+                self.arena[at: at + t.nbytes].view(t.np_dtype).reshape(t.shape)
+                for at, t in zip(workspace.scratch_offsets(), workspace.scratch))}
         if len(outs) == 1:
             (o,) = outs
             return lambda: write(xp, env[o], *[env[i] for i in ins], **attrs)

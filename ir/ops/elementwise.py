@@ -369,13 +369,42 @@ def _where_vjp(b, g, out, cond, x, y):
     return None, b.unbroadcast(b.where(cond, g, zero), x), b.unbroadcast(b.where(cond, zero, g), y)
 
 
-def _where_write(xp, out, cond, x, y):
+def _where_write(xp, out, cond, x, y, *, scratch=None):
+    if scratch is not None and _zero_branch_select(xp, out, cond, x, y, scratch[0]):
+        return
     if xp.may_share_memory(out, x):  # in place on x: keep it where cond holds, y elsewhere
         xp.copyto(out, y, where=xp.logical_not(cond))
         return
     if not xp.may_share_memory(out, y):
         xp.copyto(out, y)
     xp.copyto(out, x, where=cond)
+
+
+def _zero_branch_select(xp, out, cond, x, y, mask) -> bool:
+    """where(cond, x, 0.0) or where(cond, 0.0, y) (the ReLU gradient) as a bitwise AND of the
+    float's bits with an all-ones/all-zeros mask: exact (0.0 where not picked, NaN untouched where
+    picked) and several times faster than NumPy's masked copy. False when it does not apply."""
+    if out.dtype.kind != "f" or cond.shape != out.shape:
+        return False
+    if y.ndim == 0 and y == 0 and not xp.signbit(y) and x.shape == out.shape:
+        keep, value = cond, x
+    elif x.ndim == 0 and x == 0 and not xp.signbit(x) and y.shape == out.shape:
+        keep, value = None, y  # picked where cond is False
+    else:
+        return False
+    bits = mask.view(out.dtype.str.replace("f", "i"))
+    if keep is None:
+        xp.subtract(cond, 1, out=bits, casting="unsafe")  # cond False -> -1 (all ones), True -> 0
+    else:
+        xp.subtract(0, keep, out=bits, casting="unsafe")  # cond True -> -1, False -> 0
+    as_int = out.dtype.str.replace("f", "i")
+    xp.bitwise_and(value.view(as_int), bits, out=out.view(as_int))
+    return True
+
+
+def _where_scratch(cond: TensorType, x: TensorType, y: TensorType):
+    out = _where_type(cond, x, y)
+    return (out,) if is_float(out.dtype) else ()
 
 
 define_op(
@@ -386,6 +415,7 @@ define_op(
     impl=lambda xp, cond, x, y: xp.where(cond, x, y),
     write=_where_write,
     inplace=(1, 2),
+    scratch=_where_scratch,
     c_expr="({0} ? {1} : {2})",
     vjp=_where_vjp,
 )

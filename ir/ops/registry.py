@@ -86,6 +86,9 @@ class OpDef:
         integer and bool operands only (x * 0 is not 0 for x = inf or nan).
     c_expr: for elementwise ops, the C expression of one element (`{0}`, `{1}` the operands),
         from which fused GPU kernels are generated.
+    scratch(*input_types, **attrs) -> tuple[TensorType, ...]: temporaries `write` can use; the
+        memory planner provides them (as `scratch=` arrays) so the kernel allocates nothing.
+        `write` must also work without them (scratch=None).
     """
 
     name: str
@@ -103,6 +106,7 @@ class OpDef:
     identity: dict = field(default_factory=dict)
     absorbing: dict = field(default_factory=dict)
     c_expr: str | None = None
+    scratch: Callable | None = None
 
     def has(self, trait: str) -> bool:
         return trait in self.traits
@@ -150,7 +154,7 @@ OPS: dict[str, OpDef] = {}
 
 def define_op(name, *, shape, impl, vjp, attrs=None, traits=(), arity=1, doc="", fusion=None,
               view=None, write=None, inplace=(), identity=None, absorbing=None,
-              c_expr=None) -> OpDef:
+              c_expr=None, scratch=None) -> OpDef:
     """Declare and register an op. Every rule is required; use `no_grad` for non-differentiable ops.
 
     `fusion` defaults from the traits: elementwise ops fuse as elementwise, reductions as
@@ -170,10 +174,10 @@ def define_op(name, *, shape, impl, vjp, attrs=None, traits=(), arity=1, doc="",
         raise ValueError(f"op '{name}' has unknown fusion kind {fusion!r}")
     if ELEMENTWISE in traits and c_expr is None:
         raise TypeError(f"elementwise op '{name}' is missing its scalar expression (c_expr)")
-    if inplace and write is None:
-        raise TypeError(f"op '{name}' lists in-place inputs but has no write kernel")
+    if (inplace or scratch) and write is None:
+        raise TypeError(f"op '{name}' lists in-place inputs or scratch but has no write kernel")
     op = OpDef(name, shape, impl, vjp, dict(attrs or {}), traits, arity, doc, fusion, view, write,
-               tuple(inplace), dict(identity or {}), dict(absorbing or {}), c_expr)
+               tuple(inplace), dict(identity or {}), dict(absorbing or {}), c_expr, scratch)
     OPS[name] = op
     return op
 

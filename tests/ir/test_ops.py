@@ -45,18 +45,23 @@ def check_write_kernel(node, arrays, expected):
     opdef = OPS[node.op]
     if opdef.write is None:
         return
-    outs = [np.empty(v.shape, v.type.np_dtype) for v in node.outputs]
-    opdef.write(np, outs[0] if len(outs) == 1 else tuple(outs), *arrays, **node.attrs)
-    for out, ref in zip(outs, expected):
-        assert ir.compare.same_array(out, ref), f"{node.op}: write kernel differs from impl"
-    for k in opdef.inplace:
-        if TensorType.of(arrays[k]) != node.outputs[0].type:
-            continue
-        operands = [a.copy() for a in arrays]
-        opdef.write(np, operands[k], *operands, **node.attrs)
-        assert ir.compare.same_array(operands[k], expected[0]), (
-            f"{node.op}: in-place write on input {k} differs from impl"
-        )
+    scratch_types = opdef.scratch(*(v.type for v in node.inputs), **node.attrs) \
+        if opdef.scratch else None
+    for scratch in ([None, tuple(np.empty(t.shape, t.np_dtype) for t in scratch_types)]
+                    if scratch_types else [None]):
+        extra = {} if scratch is None else {"scratch": scratch}
+        outs = [np.empty(v.shape, v.type.np_dtype) for v in node.outputs]
+        opdef.write(np, outs[0] if len(outs) == 1 else tuple(outs), *arrays, **node.attrs, **extra)
+        for out, ref in zip(outs, expected):
+            assert ir.compare.same_array(out, ref), f"{node.op}: write kernel differs from impl"
+        for k in opdef.inplace:
+            if TensorType.of(arrays[k]) != node.outputs[0].type:
+                continue
+            operands = [a.copy() for a in arrays]
+            opdef.write(np, operands[k], *operands, **node.attrs, **extra)
+            assert ir.compare.same_array(operands[k], expected[0]), (
+                f"{node.op}: in-place write on input {k} differs from impl"
+            )
 
 
 def broadcast_shapes(rng, n=2, max_rank=3):
@@ -161,6 +166,11 @@ def _where(rng, dtype, name):
     sc, sx, sy = broadcast_shapes(rng, 3)
     cond, x, y = rng.random(sc) < 0.5, normal(rng, sx, dtype), normal(rng, sy, dtype)
     close(run_op("where", [cond, x, y]), np.where(cond, x, y), dtype)
+    # a zero branch (the ReLU gradient) takes the bitwise path when scratch is given
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 1.5, -2.0], dtype)
+    mask, zero = rng.random(6) < 0.5, np.zeros((), dtype)
+    for args in ((mask, special, zero), (mask, zero, special)):
+        assert ir.compare.same_array(run_op("where", list(args)), np.where(*args))
 
 
 @case("cast")

@@ -84,8 +84,8 @@ def check_no_overlap(plan) -> None:
     step.update({v: t for t, n in enumerate(plan.graph.nodes) for v in n.outputs})
     buffers = {id(b): b for b in plan.buffer_of.values() if b.kind == ARENA}.values()
     spans = [(b.offset, b.offset + b.nbytes, b.start, b.end) for b in buffers]
-    spans += [(offset, offset + body.arena_bytes, t, t) for t, (offset, body) in
-              ((plan.graph.nodes.index(n), w) for n, w in plan.workspaces.items())]
+    spans += [(w.offset, w.offset + w.nbytes, plan.graph.nodes.index(n), plan.graph.nodes.index(n))
+              for n, w in plan.workspaces.items() if w.nbytes]
     for i, (lo, hi, start, end) in enumerate(spans):
         for lo2, hi2, start2, end2 in spans[i + 1:]:
             if start <= end2 and start2 <= end and lo < hi2 and lo2 < hi:
