@@ -37,6 +37,9 @@ float64 = dtype("float64", 4)
 BY_NAME = {d.name: d for d in (bool_, int32, int64, float32, float64)}
 BY_NUMPY = {d.np: d for d in BY_NAME.values()}
 DEFAULT_FLOAT = float32
+# PyTorch's scalar type names, as its messages and `Tensor.type()` print them.
+TYPE_NAMES = {"bool": "Bool", "int32": "Int", "int64": "Long", "float32": "Float",
+              "float64": "Double"}
 
 
 def as_dtype(value) -> dtype:

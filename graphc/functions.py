@@ -82,6 +82,8 @@ for _name in (
     "logical_not",
     "logical_and",
     "logical_or",
+    "softmax",
+    "log_softmax",
 ):
     globals()[_name] = _method(_name)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc import autograd, creation, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device
-from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT
+from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT, TYPE_NAMES
 from graphc.tensor_math import MathMixin
 from graphc.tensor_shape import ShapeMixin, axis_index, shape_args
 from ir.types import TensorType
@@ -311,14 +311,7 @@ class Tensor(MathMixin, ShapeMixin):
     def type(self, dtype=None):
         """`type()` names the tensor type; `type(dtype)` converts."""
         if dtype is None:
-            kind = {
-                "float32": "Float",
-                "float64": "Double",
-                "int64": "Long",
-                "int32": "Int",
-                "bool": "Bool",
-            }[self.dtype.name]
-            return f"graphc.{kind}Tensor"
+            return f"graphc.{TYPE_NAMES[self.dtype.name]}Tensor"
         return dispatch.cast(self, dtype)
 
     def float(self) -> Tensor:

@@ -18,11 +18,18 @@ def axis_index(d: int, ndim: int) -> int:
 
 
 def normalize_axes(dim, ndim: int) -> tuple:
-    """`dim` (None = all, an int or a sequence of ints) as sorted, non-negative axes."""
+    """`dim` (None = all, an int or a sequence of ints) as sorted, non-negative axes.
+
+    A 0-d tensor accepts dims 0 and -1 (and has no axes to reduce), as in PyTorch.
+    """
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    return tuple(sorted(axis_index(d, ndim) for d in dims))
+    axes = [axis_index(d, ndim) for d in dims]
+    for i, a in enumerate(axes):
+        if a in axes[:i]:
+            raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+    return tuple(sorted(axes)) if ndim else ()
 
 
 def shape_args(args) -> tuple:
@@ -112,7 +119,7 @@ class ShapeMixin:
 
     def squeeze(self, dim=None):
         shape = self.shape
-        axes = normalize_axes(dim, self.ndim) if self.ndim else ()
+        axes = normalize_axes(dim, self.ndim)
         return self.reshape(tuple(d for i, d in enumerate(shape) if not (i in axes and d == 1)))
 
     def expand(self, *sizes):

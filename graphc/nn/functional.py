@@ -19,6 +19,7 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.
     mse_loss,
     nll_loss,
 )
+from graphc.tensor_shape import axis_index
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -119,21 +120,48 @@ def prelu(input, weight):
     return graphc.where(input > 0, input, input * weight)
 
 
-def softmax(input, dim: int | None = None, dtype=None):
-    if dtype is not None:
-        input = input.type(dtype)
-    dim = _implicit_dim(input) if dim is None else dim
-    e = graphc.exp(input - _detached_max(input, dim))
-    return e / e.sum(dim, keepdim=True)
+def along(fn, input, dim: int):
+    """`fn(x, axis)` applied along `dim`; a 0-d input is one element along its only dim (0)."""
+    axis = axis_index(dim, input.ndim)
+    if input.ndim == 0:
+        return fn(input.reshape(1), 0).reshape(())
+    return fn(input, axis)
 
 
-def log_softmax(input, dim: int | None = None, dtype=None):
+def _softmax(x, axis: int):
+    e = graphc.exp(x - _detached_max(x, axis))
+    return e / e.sum(axis, keepdim=True)
+
+
+def _log_softmax(x, axis: int):
+    z = x - _detached_max(x, axis)
+    return z - graphc.log(graphc.exp(z).sum(axis, keepdim=True))
+
+
+def softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
+    """exp(x) / sum(exp(x)) along `dim`, shifted by the max so large logits stay finite."""
+    input = input.type(dtype) if dtype is not None else _float(input)
+    return along(_softmax, input, _implicit_dim(input) if dim is None else dim)
+
+
+def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
     """x - logsumexp(x) along `dim`, shifted by the max so large logits stay finite."""
-    if dtype is not None:
-        input = input.type(dtype)
-    dim = _implicit_dim(input) if dim is None else dim
-    z = input - _detached_max(input, dim)
-    return z - graphc.log(graphc.exp(z).sum(dim, keepdim=True))
+    input = input.type(dtype) if dtype is not None else _float(input)
+    return along(_log_softmax, input, _implicit_dim(input) if dim is None else dim)
+
+
+def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
+    """softmax(-x) along `dim`."""
+    input = input.type(dtype) if dtype is not None else _float(input)
+    return softmax(-input, _implicit_dim(input) if dim is None else dim)
+
+
+def _float(x):
+    if not x.dtype.is_floating_point:
+        raise NotImplementedError(
+            f'"softmax_lastdim_kernel_impl" not implemented for \'{x.type()[7:-6]}\''
+        )
+    return x
 
 
 def _implicit_dim(input) -> int:

@@ -287,9 +287,13 @@ define_ufunc(
 
 
 def _pow_vjp(b, g, out, x, y):
-    one = b.scalar_like(1, y)
-    gx = b.mul(g, b.mul(y, b.pow(x, b.sub(y, one))))
-    gy = b.mul(g, b.mul(out, b.log(x)))  # only meaningful for x > 0; DCE drops it for constant y
+    # PyTorch's rules: no x-gradient where y == 0 (x ** 0 is constant, even at x = 0), no
+    # y-gradient where x == 0 and y >= 0 (0 ** y is constant there); elsewhere the calculus.
+    zero, one = b.scalar_like(0, y), b.scalar_like(1, y)
+    slope = b.mul(y, b.pow(x, b.sub(y, one)))
+    gx = b.mul(g, b.where(b.eq(y, zero), zero, slope))
+    flat = b.bitwise_and(b.eq(x, zero), b.ge(y, zero))
+    gy = b.mul(g, b.where(flat, zero, b.mul(out, b.log(x))))  # DCE drops it for constant y
     return b.unbroadcast(gx, x), b.unbroadcast(gy, y)
 
 
@@ -297,7 +301,7 @@ define_ufunc(
     "pow", "power",
     traits=BINARY_TRAITS,
     arity=2,
-    shape=float_binary,
+    shape=numeric_binary,
     c_expr="pow({0}, {1})",
     identity={1: 1},
     vjp=_pow_vjp,

@@ -156,6 +156,39 @@ def _binary(rng, dtype, name):
     close(run_op(name, [x, y]), BINARY[name](x, y), dtype)
 
 
+BITWISE = {
+    "bitwise_and": np.bitwise_and,
+    "bitwise_or": np.bitwise_or,
+    "bitwise_xor": np.bitwise_xor,
+    "left_shift": np.left_shift,
+    "right_shift": np.right_shift,
+}
+INT_OF = {"float32": "int32", "float64": "int64"}  # the integer dtype a float case runs in
+
+
+@case(*BITWISE)
+def _bitwise(rng, dtype, name):
+    sx, sy = broadcast_shapes(rng)
+    x = rng.integers(-100, 100, size=sx).astype(INT_OF[dtype])
+    y = rng.integers(0, 9, size=sy).astype(INT_OF[dtype])
+    np.testing.assert_array_equal(run_op(name, [x, y]), BITWISE[name](x, y))
+    if not name.endswith("shift"):
+        a, b = rng.random(sx) < 0.5, rng.random(sy) < 0.5
+        np.testing.assert_array_equal(run_op(name, [a, b]), BITWISE[name](a, b))
+
+
+@case("bitwise_not")
+def _bitwise_not(rng, dtype, name):
+    x = rng.integers(-100, 100, size=shape(rng, 0)).astype(INT_OF[dtype])
+    np.testing.assert_array_equal(run_op(name, [x]), ~x)
+
+
+@case("logical_not")
+def _logical_not(rng, dtype, name):
+    x = rng.random(shape(rng, 0)) < 0.5
+    np.testing.assert_array_equal(run_op(name, [x]), ~x)
+
+
 @case("where")
 def _where(rng, dtype, name):
     sc, sx, sy = broadcast_shapes(rng, 3)
