@@ -1,7 +1,7 @@
 """graphc: PyTorch-style models in, a static graph IR out; symbolic autodiff, passes, compiled
 steps."""
 
-from graphc import dispatch
+from graphc import dispatch, functions
 from graphc.autograd import (
     enable_grad,
     inference_mode,
@@ -32,80 +32,7 @@ from graphc.dtypes import float32 as float
 from graphc.dtypes import float64 as double
 from graphc.dtypes import int32 as int
 from graphc.dtypes import int64 as long
-from graphc.functions import (
-    abs,
-    add,
-    all,
-    allclose,
-    amax,
-    amin,
-    any,
-    argmax,
-    argmin,
-    bmm,
-    cat,
-    chunk,
-    clamp,
-    clip,
-    concat,
-    concatenate,
-    cos,
-    div,
-    eq,
-    equal,
-    erf,
-    exp,
-    flatten,
-    gather,
-    ge,
-    gt,
-    index_select,
-    is_tensor,
-    le,
-    log,
-    log_softmax,
-    logical_and,
-    logical_not,
-    logical_or,
-    lt,
-    masked_fill,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mm,
-    mul,
-    narrow,
-    ne,
-    neg,
-    numel,
-    permute,
-    pow,
-    relu,
-    reshape,
-    rsqrt,
-    sigmoid,
-    sign,
-    sin,
-    softmax,
-    split,
-    sqrt,
-    square,
-    squeeze,
-    stack,
-    std,
-    sub,
-    sum,
-    t,
-    tanh,
-    transpose,
-    unbind,
-    unsqueeze,
-    var,
-    where,
-)
+from graphc.functions import *
 from graphc.random import manual_seed, rand, rand_like, randint, randn, randn_like, randperm
 from graphc.tensor_core import Size, Tensor
 from graphc.tracing import TraceError, spec, trace
@@ -248,3 +175,4 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+__all__.extend(functions.__all__)

@@ -6,7 +6,7 @@ import numpy as np
 
 from graphc import dispatch
 from graphc import tensor_core as _tensor
-from graphc.tensor_math import where  # noqa: F401  (re-exported as graphc.where)
+from graphc.tensor_math import where
 from graphc.tensor_shape import axis_index
 
 
@@ -19,7 +19,9 @@ def _method(name: str):
     return fn
 
 
-for _name in (
+# `graphc.<name>(t, ...)` is `t.<name>(...)` for these Tensor methods.
+METHODS = (
+    "allclose",
     "exp",
     "log",
     "sqrt",
@@ -84,7 +86,61 @@ for _name in (
     "logical_or",
     "softmax",
     "log_softmax",
-):
+    "log2",
+    "log10",
+    "log1p",
+    "exp2",
+    "expm1",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "erfinv",
+    "floor",
+    "ceil",
+    "trunc",
+    "fix",
+    "round",
+    "frac",
+    "reciprocal",
+    "floor_divide",
+    "remainder",
+    "fmod",
+    "divide",
+    "true_divide",
+    "multiply",
+    "subtract",
+    "negative",
+    "lerp",
+    "clamp_min",
+    "clamp_max",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "isposinf",
+    "isneginf",
+    "nan_to_num",
+    "isclose",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bitwise_not",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
+    "logical_xor",
+)
+for _name in METHODS:
     globals()[_name] = _method(_name)
 
 
@@ -118,13 +174,10 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, _tensor.Tensor)
 
 
-def allclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-    """Eager comparison of two tensors' values (NumPy's rule)."""
-    return bool(
-        np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
-    )
-
-
 def equal(a, b) -> bool:
     """True when both tensors have the same shape and values."""
     return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+
+__all__ = ["cat", "concat", "concatenate", "equal", "is_tensor", "stack", "where"]
+__all__.extend(METHODS)

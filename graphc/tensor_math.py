@@ -13,7 +13,8 @@ from graphc.tensor_shape import axis_index, normalize_axes
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 _SCALARS = (Number, np.number, np.bool_)
-_BOOL_ARITHMETIC = {"add": "bitwise_or", "mul": "bitwise_and"}
+_BOOL_ARITHMETIC = {"add": "bitwise_or", "mul": "bitwise_and", "maximum": "bitwise_or",
+                    "minimum": "bitwise_and"}
 
 
 def _ok(other) -> bool:
@@ -139,13 +140,6 @@ class MathMixin:
             _binary("div", other, self, _div_dtype(self, other)) if _ok(other) else NotImplemented
         )
 
-    def div(self, other, rounding_mode=None):
-        if rounding_mode is not None:
-            raise NotImplementedError("div(rounding_mode=...) is not supported by graphc")
-        return self / other
-
-    divide = true_divide = div
-
     def __matmul__(self, other):
         return self.matmul(other)
 
@@ -217,20 +211,11 @@ class MathMixin:
         return 1.0 / self.sqrt()
 
     def square(self):
-        return self * self
+        x = dispatch.cast(self, int64) if self.dtype is bool_ else self
+        return x * x
 
     def relu(self):
         return dispatch.apply("relu", self)
-
-    def clamp(self, min=None, max=None):
-        x = self
-        if min is not None:
-            x = where(x < min, min, x)
-        if max is not None:
-            x = where(x > max, max, x)
-        return x
-
-    clip = clamp
 
     def masked_fill(self, mask, value):
         return dispatch.apply(
@@ -350,12 +335,6 @@ class MathMixin:
 
     def mul_(self, other):
         return self._assign(self * other)
-
-    def div_(self, other):
-        return self._assign(self / other)
-
-    def clamp_(self, min=None, max=None):
-        return self._assign(self.clamp(min, max))
 
     def masked_fill_(self, mask, value):
         return self._assign(self.masked_fill(mask, value))

@@ -8,6 +8,7 @@ from ir.ops import (  # noqa: F401
     elementwise,
     indexing,
     linalg,
+    math,
     reduce,
     shape,
 )

@@ -178,13 +178,13 @@ define_ufunc(
 )
 
 
-def _special_ufunc(name):
+def special_ufunc(name):
     """(impl, write) of scipy.special / cupyx.scipy.special ufunc `name`."""
     return (lambda xp, x: getattr(special(xp), name)(x),
             lambda xp, out, x: getattr(special(xp), name)(x, out=out))
 
 
-_sigmoid_impl, _sigmoid_write = _special_ufunc("expit")  # stable for large |x|
+_sigmoid_impl, _sigmoid_write = special_ufunc("expit")  # stable for large |x|
 define_op(
     "sigmoid",
     traits=UNARY_TRAITS,
@@ -203,7 +203,7 @@ def _erf_vjp(b, g, out, x):
     return (b.mul(g, slope),)
 
 
-_erf_impl, _erf_write = _special_ufunc("erf")
+_erf_impl, _erf_write = special_ufunc("erf")
 define_op(
     "erf",
     traits=UNARY_TRAITS,

@@ -82,6 +82,20 @@ def positive(rng, shape, dtype):
     return (rng.random(shape) + 0.5).astype(dtype)
 
 
+def unit(rng, shape, dtype):
+    """Inside (-1, 1): the domain of asin, acos, atanh, erfinv."""
+    return rng.uniform(-0.9, 0.9, shape).astype(dtype)
+
+
+def above_one(rng, shape, dtype):
+    return (rng.random(shape) * 2 + 1.1).astype(dtype)
+
+
+def halves(rng, shape, dtype):
+    """Multiples of 0.5 and values near them: rounding ties and both sides of them."""
+    return (rng.integers(-6, 7, size=shape) * 0.5 + rng.choice([0, 0.01, -0.01], shape)).astype(dtype)
+
+
 def ints(rng, shape, dtype):
     """Small integer values: comparisons and extrema hit ties."""
     return rng.integers(-2, 3, size=shape).astype(dtype)
@@ -119,6 +133,25 @@ UNARY = {
     "erf": (normal, scipy.special.erf),
     "stop_gradient": (normal, lambda x: x),
     "relu": (normal, lambda x: np.maximum(x, 0)),
+    "log2": (positive, np.log2),
+    "log10": (positive, np.log10),
+    "log1p": (positive, np.log1p),
+    "exp2": (normal, np.exp2),
+    "expm1": (normal, np.expm1),
+    "tan": (normal, np.tan),
+    "asin": (unit, np.arcsin),
+    "acos": (unit, np.arccos),
+    "atan": (normal, np.arctan),
+    "sinh": (normal, np.sinh),
+    "cosh": (normal, np.cosh),
+    "asinh": (normal, np.arcsinh),
+    "acosh": (above_one, np.arccosh),
+    "atanh": (unit, np.arctanh),
+    "erfinv": (unit, scipy.special.erfinv),
+    "floor": (halves, np.floor),
+    "ceil": (halves, np.ceil),
+    "trunc": (halves, np.trunc),
+    "round": (halves, np.round),
 }
 
 
@@ -143,6 +176,9 @@ BINARY = {
     "le": np.less_equal,
     "gt": np.greater,
     "ge": np.greater_equal,
+    "floor_divide": np.floor_divide,
+    "fmod": np.fmod,
+    "remainder": np.remainder,
 }
 
 
@@ -151,6 +187,8 @@ def _binary(rng, dtype, name):
     sx, sy = broadcast_shapes(rng)
     make_x = positive if name == "pow" else ints if name in ("eq", "ne", "le", "ge") else normal
     x, y = make_x(rng, sx, dtype), (positive if name == "div" else normal)(rng, sy, dtype)
+    if name in ("floor_divide", "fmod", "remainder"):
+        y = np.where(np.abs(y) < 0.1, 0.5, y)
     if name in ("eq", "ne", "le", "ge", "maximum"):
         y = ints(rng, sy, dtype)
     close(run_op(name, [x, y]), BINARY[name](x, y), dtype)
@@ -537,13 +575,14 @@ def test_op_matches_numpy(op, seed, dtype):
 
 
 @pytest.mark.parametrize(
-    "op", ["neg", "abs", "sign", "add", "sub", "mul", "maximum", "minimum", "sum", "max", "argmax"]
+    "op", ["neg", "abs", "sign", "add", "sub", "mul", "maximum", "minimum", "sum", "max", "argmax",
+           "floor", "round", "floor_divide", "fmod", "remainder", "pow"]
 )
 def test_integer_ops_keep_their_dtype(op):
     x = np.array([[3, -1, 2], [0, 5, -4]], dtype="int32")
     inputs, attrs = [x], {}
     if OPS[op].arity == 2:
-        inputs.append(np.array([1, 2, -3], dtype="int32"))
+        inputs.append(np.array([1, 2, 3 if op == "pow" else -3], dtype="int32"))
     if op in ("sum", "max"):
         attrs = {"axes": (1,)}
     if op == "argmax":

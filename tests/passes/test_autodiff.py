@@ -102,11 +102,28 @@ def grad_case(*names):
     return register
 
 
-UNARY_DOMAIN = {"log": positive, "sqrt": positive, "abs": away_from_zero}
+def unit(rng, s):
+    return rng.uniform(-0.9, 0.9, s)
+
+
+def above_one(rng, s):
+    return rng.random(s) * 2 + 1.1
+
+
+def off_integers(rng, s):
+    """Values at least 0.1 from an integer and from a half: rounding is locally constant."""
+    return rng.integers(-5, 5, size=s) + rng.choice([0.2, 0.3, 0.7, 0.8], size=s)
+
+
+UNARY_DOMAIN = {"log": positive, "sqrt": positive, "abs": away_from_zero, "log2": positive,
+                "log10": positive, "log1p": positive, "asin": unit, "acos": unit, "atanh": unit,
+                "erfinv": unit, "acosh": above_one, "floor": off_integers, "ceil": off_integers,
+                "trunc": off_integers, "round": off_integers}
 
 
 @grad_case("neg", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "erf", "relu",
-           "sign")
+           "sign", "log2", "log10", "log1p", "exp2", "expm1", "tan", "asin", "acos", "atan",
+           "sinh", "cosh", "asinh", "acosh", "atanh", "erfinv", "floor", "ceil", "trunc", "round")
 def _unary(rng, name):
     # relu and sign are not differentiable at 0: keep finite differences away from it.
     make = away_from_zero if name in ("relu", "sign") else UNARY_DOMAIN.get(name, normal)
@@ -119,6 +136,13 @@ def _binary(rng, name):
     x = (positive if name == "pow" else normal)(rng, sx)
     y = (positive if name == "div" else normal)(rng, sy)
     return [x, y], {}
+
+
+@grad_case("floor_divide", "fmod", "remainder")
+def _division(rng, name):
+    # Random quotients land within eps of a jump with negligible probability.
+    sx, sy = broadcast_pair(rng)
+    return [3 * normal(rng, sx), away_from_zero(rng, sy)], {}
 
 
 @grad_case("where")
