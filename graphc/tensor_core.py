@@ -16,7 +16,8 @@ from graphc.device import CPU, check_eager_device, device
 from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT, TYPE_NAMES
 from graphc.tensor_math import MathMixin
 from graphc.tensor_pointwise import PointwiseMixin
-from graphc.tensor_shape import ShapeMixin, axis_index, shape_args
+from graphc.tensor_reduce import ReduceMixin
+from graphc.tensor_shape import ShapeMixin, axis_index, numpy_keywords, shape_args
 from ir.types import TensorType
 
 
@@ -34,7 +35,7 @@ def array_type(array) -> TensorType:
     return TensorType(array.shape, array.dtype)
 
 
-class Tensor(MathMixin, PointwiseMixin, ShapeMixin):
+class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ShapeMixin):
     """A multi-dimensional array with PyTorch's API; see the module docstring.
 
     `Tensor(data)` builds a float32 tensor from nested sequences, `Tensor(*sizes)` a zero tensor of
@@ -374,3 +375,13 @@ class Tensor(MathMixin, PointwiseMixin, ShapeMixin):
         if self._data is None or self._data.flags.c_contiguous:
             return self
         return self.clone()
+
+
+# Methods with a `dim` argument that PyTorch also lets callers spell `axis` (and `keepdims`).
+for _name in (
+    "sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "all", "any",
+    "prod", "cumsum", "cumprod", "cummax", "cummin", "logsumexp", "std_mean", "var_mean",
+    "median", "nanmedian", "mode", "sort", "argsort", "topk", "kthvalue", "count_nonzero",
+    "norm", "softmax", "log_softmax", "squeeze", "unsqueeze", "aminmax",
+):
+    setattr(Tensor, _name, numpy_keywords(getattr(Tensor, _name)))

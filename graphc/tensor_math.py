@@ -284,7 +284,10 @@ class MathMixin:
         return (centered * centered).sum(axes or None, keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        var = self.var(dim, unbiased, keepdim, correction=correction)
+        # PyTorch's gradient of a zero std is 0: sqrt never sees the zeros.
+        constant = var == 0
+        return where(constant, 0.0, where(constant, 1.0, var).sqrt())
 
     def max(self, dim=None, keepdim: bool = False):
         """max() over all, max(dim) -> (values, indices), or max(other) elementwise."""
@@ -433,6 +436,8 @@ def _reduce(op: str, x, dim, keepdim: bool):
     axes = normalize_axes(dim, x.ndim)
     if x.ndim == 0:
         return x
+    if x.dtype is bool_:  # max/min of bools: any/all
+        return dispatch.cast(_reduce(op, dispatch.cast(x, int64), dim, keepdim), bool_)
     return dispatch.apply(op, x, axes=axes, keepdims=bool(keepdim))
 
 

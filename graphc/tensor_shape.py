@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from graphc import dispatch, indexing
@@ -30,6 +32,29 @@ def normalize_axes(dim, ndim: int) -> tuple:
         if a in axes[:i]:
             raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
     return tuple(sorted(axes)) if ndim else ()
+
+
+def along(fn, input, dim: int):
+    """`fn(x, axis)` applied along `dim`; a 0-d input is one element along its only dim (0)."""
+    axis = axis_index(dim, input.ndim)
+    if input.ndim == 0:
+        return fn(input.reshape(1), 0).reshape(())
+    return fn(input, axis)
+
+
+def numpy_keywords(method):
+    """`method` also taking NumPy's spellings, as PyTorch does: axis= for dim=, keepdims= for
+    keepdim=."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if "axis" in kwargs:
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def shape_args(args) -> tuple:

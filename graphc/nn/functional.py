@@ -19,7 +19,7 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.
     mse_loss,
     nll_loss,
 )
-from graphc.tensor_shape import axis_index
+from graphc.tensor_shape import along
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -118,14 +118,6 @@ def prelu(input, weight):
     if input.ndim >= 2 and weight.numel() > 1:
         weight = weight.reshape((-1,) + (1,) * (input.ndim - 2))
     return graphc.where(input > 0, input, input * weight)
-
-
-def along(fn, input, dim: int):
-    """`fn(x, axis)` applied along `dim`; a 0-d input is one element along its only dim (0)."""
-    axis = axis_index(dim, input.ndim)
-    if input.ndim == 0:
-        return fn(input.reshape(1), 0).reshape(())
-    return fn(input, axis)
 
 
 def _softmax(x, axis: int):
@@ -262,6 +254,11 @@ def pad(input, pad, mode: str = "constant", value: float | None = None):
     for i in range(len(pad) // 2):
         pads[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     return apply("pad", input, pads=tuple(pads), value=float(value or 0.0))
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
+    """input / max(||input||_p over `dim`, eps)."""
+    return input / input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
 
 
 def flatten(input, start_dim: int = 0, end_dim: int = -1):

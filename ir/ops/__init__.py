@@ -10,6 +10,8 @@ from ir.ops import (  # noqa: F401
     linalg,
     math,
     reduce,
+    scan,
     shape,
+    sort,
 )
 from ir.ops.registry import OPS, Attr, OpDef, define_op, get_op, no_grad  # noqa: F401

@@ -263,3 +263,24 @@ define_op(
     vjp=_pad_vjp,
     doc="Constant padding: `pads` = ((lo, hi), ...) one pair per axis.",
 )
+
+
+# -- flip -----------------------------------------------------------------------------------------
+def _flip_type(x: TensorType, *, axes) -> TensorType:
+    axes = [check_axis(a, x.ndim) for a in axes]
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"repeated axis in {axes}")
+    return x
+
+
+define_op(
+    "flip",
+    attrs={"axes": Attr(tuple)},
+    traits={SHAPE},
+    shape=_flip_type,
+    view=0,
+    impl=lambda xp, x, *, axes: xp.flip(x, axis=axes),
+    write=lambda xp, out, x, *, axes: xp.copyto(out, xp.flip(x, axis=axes)),
+    vjp=lambda b, g, out, x, *, axes: (b.flip(g, axes=axes),),
+    doc="x reversed along `axes` (a view with negative strides in NumPy).",
+)

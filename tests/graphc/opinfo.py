@@ -42,6 +42,7 @@ class OpInfo:
     trace: str = "same"  # "same": traced equals eager; "error": tracing raises TraceError; "skip"
     tol: dict = field(default_factory=dict)  # dtype -> (rtol, atol) beyond the defaults
     indices: bool = False  # outputs after the first are indices of ties: compare via values
+    finite_differences: bool = True  # False where the op is not smooth at its samples
 
 
 # -- sample makers -----------------------------------------------------------------------------
@@ -106,6 +107,20 @@ def reduction(dims=(None, 0, -1, (0, 1)), low=-3.0, high=3.0, **kwargs):
         if dtype.startswith("float"):
             out.append(Sample((specials(dtype)[None].repeat(2, 0),), {"dim": 1, **kwargs},
                               grad=False))
+        return out
+
+    return samples
+
+
+def scan(dims=(0, -1), low=-3.0, high=3.0, **kwargs):
+    """A (2, 3, 4) tensor along each of `dims`, plus 0-d and zero-size inputs."""
+
+    def samples(rng, dtype):
+        out = [Sample((make(rng, (2, 3, 4), dtype, low, high), d), dict(kwargs)) for d in dims]
+        out.append(Sample((make(rng, (), dtype, low, high), 0), dict(kwargs)))
+        out.append(Sample((make(rng, (0, 3), dtype, low, high), 1), dict(kwargs)))
+        if dtype.startswith("float"):
+            out.append(Sample((specials(dtype), 0), dict(kwargs), grad=False))
         return out
 
     return samples
@@ -230,3 +245,80 @@ op("isclose_nan", function("isclose", rtol=0.1, atol=0.5, equal_nan=True), binar
    dtypes=FLOATS, grad=False)
 op("allclose", function("allclose", atol=2.0), binary(scalars=()), dtypes=FLOATS, grad=False,
    trace="skip")
+
+# Reductions.
+_NUMERIC = (*FLOATS, *INTS)
+op("sum", function("sum"), reduction())
+op("sum_axis_keepdims", lambda t, x: x.sum(axis=1, keepdims=True),
+   lambda rng, dtype: [Sample((make(rng, (2, 3, 4), dtype),))])
+op("mean", function("mean"), reduction(), dtypes=FLOATS)
+op("var", function("var"), reduction(dims=(None, 1, (0, 2))), dtypes=FLOATS)
+op("std_correction", function("std", correction=0), reduction(dims=(None, 1)), dtypes=FLOATS)
+op("std_mean", function("std_mean"), reduction(dims=(None, 1)), dtypes=FLOATS)
+op("var_mean", function("var_mean", correction=0), reduction(dims=(None, 1)), dtypes=FLOATS)
+op("prod", function("prod"), reduction(dims=(None, 0, -1), low=-2, high=2))
+op("prod_zeros", function("prod", dim=1),
+   fixed(Sample((np.array([[0.0, 2.0, 3.0], [0.0, 0.0, 1.5], [1.0, -2.0, 0.5]]),))))
+op("amax", function("amax"), reduction())
+op("amin", function("amin"), reduction())
+op("max_dim", function("max"), reduction(dims=(0, -1)), indices=True)
+op("argmax", function("argmax"), reduction(dims=(None, 1)), dtypes=_NUMERIC, grad=False)
+op("logsumexp", function("logsumexp"), reduction(dims=(0, -1, (0, 1))))
+op("logsumexp_infinities", function("logsumexp", 1),
+   fixed(Sample((np.array([[-INF, -INF], [INF, 1.0], [NAN, 0.0]]),), grad=False)),
+   dtypes=FLOATS)
+op("count_nonzero", function("count_nonzero"), reduction(dims=(None, 0, (0, 1)), low=-1, high=1),
+   grad=False)
+op("aminmax", lambda t, x, dim=None, keepdim=False: t.aminmax(x, dim=dim, keepdim=keepdim),
+   reduction(dims=(None, 1)))
+op("all", function("all"), reduction(dims=(None, 1), low=-1, high=1), grad=False)
+op("any", function("any"), reduction(dims=(None, 1), low=-1, high=1), grad=False)
+
+# Scans.
+op("cumsum", function("cumsum"), scan())
+op("cumprod", function("cumprod"), scan(low=-2, high=2))
+op("cumprod_zeros", function("cumprod", 1),
+   fixed(Sample((np.array([[1.5, 0.0, 2.0, 0.0, 3.0], [0.0, 2.0, -1.0, 0.5, 1.0]]),))))
+op("cummax", function("cummax"), scan(), indices=True)
+op("cummin", function("cummin"), scan(low=-1, high=1), indices=True, grad=False)
+
+# Sorting and selection.
+op("sort", function("sort"), scan(), indices=True)
+# With `stable`, PyTorch takes dim only by keyword.
+op("sort_stable", lambda t, x, d: t.sort(x, dim=d, stable=True), scan(low=-1, high=1),
+   grad=False)
+op("sort_descending_stable", lambda t, x, d: t.sort(x, dim=d, descending=True, stable=True),
+   scan(low=-1, high=1), grad=False)
+op("argsort_stable", lambda t, x, d: t.argsort(x, dim=d, stable=True), scan(low=-1, high=1),
+   grad=False)
+op("topk", lambda t, x, dim: t.topk(x, 1, dim), scan(), dtypes=_NUMERIC, indices=True)
+op("topk_smallest", lambda t, x, dim: t.topk(x, 2, dim, largest=False), scan(dims=(-1,)),
+   dtypes=_NUMERIC, indices=True)
+op("kthvalue", function("kthvalue", 2), reduction(dims=(-1, 1)), dtypes=_NUMERIC, indices=True)
+op("median", function("median"), reduction(dims=(None, -1, 1)), dtypes=_NUMERIC)
+op("median_nan", function("median", dim=1),
+   fixed(Sample((np.array([[3.0, 1.0, NAN, 2.0, NAN], [1.0, 1.0, 2.0, 2.0, 0.0]]),),
+                grad=False)), dtypes=FLOATS)
+op("nanmedian", function("nanmedian", dim=1),
+   fixed(Sample((np.array([[3.0, 1.0, NAN, 2.0, NAN], [NAN, NAN, NAN, NAN, NAN]]),),
+                grad=False)), dtypes=FLOATS)
+op("mode", function("mode"), reduction(dims=(-1, 1), low=-1, high=2), dtypes=_NUMERIC)
+
+# Norms.
+for _ord in (2, 1, 3, INF, -INF, 0):
+    op(f"vector_norm_{_ord}", lambda t, x, dim=None, keepdim=False, _ord=_ord:
+       t.linalg.vector_norm(x, _ord, dim, keepdim), reduction(dims=(None, 1, (0, 2))),
+       dtypes=FLOATS)
+op("vector_norm_zero_vector", lambda t, x: t.linalg.vector_norm(x, dim=1),
+   fixed(Sample((np.array([[0.0, 0.0], [3.0, 4.0]]),))), dtypes=FLOATS)
+op("norm", function("norm"), reduction(dims=(None, 1)), dtypes=FLOATS)
+op("norm_p1", function("norm", p=1), reduction(dims=(None, 1)), dtypes=FLOATS)
+op("linalg_norm", lambda t, x: t.linalg.norm(x), unary(nonfinite=False), dtypes=FLOATS)
+for _ord in ("fro", 1, -1, INF, -INF):
+    op(f"matrix_norm_{_ord}", lambda t, x, _ord=_ord: t.linalg.matrix_norm(x, _ord),
+       fixed(Sample((np.array([[1.0, -2.0, 3.0], [4.0, 0.5, -6.0]]),))), dtypes=FLOATS)
+op("normalize", lambda t, x: t.nn.functional.normalize(x), fixed(
+    Sample((np.array([[1.0, -2.0, 3.0], [0.0, 0.0, 0.0]]),))), dtypes=FLOATS,
+   finite_differences=False)  # x / max(|x|, eps) has no derivative at the zero row
+op("normalize_p1", lambda t, x: t.nn.functional.normalize(x, p=1.0, dim=0), unary(
+    nonfinite=False), dtypes=FLOATS)

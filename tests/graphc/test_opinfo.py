@@ -131,14 +131,18 @@ def test_gradient_matches_pytorch(name):
     info = BY_NAME[name]
     rng = np.random.default_rng(1)
     for i, sample in enumerate(s for s in samples(info, "float64") if s.grad):
-        theirs, targs = run(torch, info, sample, to_torch, grad=True)
+        try:
+            theirs, targs = run(torch, info, sample, to_torch, grad=True)
+        except BUILTIN:
+            continue  # PyTorch refuses this sample (checked in the forward test)
         ours, oargs = run(graphc, info, sample, to_graphc, grad=True)
         weights = _weights(rng, flat(theirs))
         their_loss, our_loss = _loss(torch, flat(theirs), weights), _loss(graphc, flat(ours), weights)
         if their_loss is None or not their_loss.requires_grad:
             continue
         their_loss.backward()
-        our_loss.backward()
+        if our_loss.requires_grad:  # else graphc knows the gradient is zero: PyTorch's must be
+            our_loss.backward()
         for j, (a, b) in enumerate(zip(oargs, targs)):
             if isinstance(b, torch.Tensor) and b.requires_grad:
                 expected = b.grad if b.grad is not None else torch.zeros_like(b)
@@ -147,7 +151,9 @@ def test_gradient_matches_pytorch(name):
                              GRAD_TOL)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, info in BY_NAME.items() if info.grad))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, info in BY_NAME.items() if info.grad and info.finite_differences)
+)
 def test_gradient_matches_finite_differences(name):
     info = BY_NAME[name]
     sample = next((s for s in samples(info, "float64") if s.grad and _size(s) > 0), None)

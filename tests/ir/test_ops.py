@@ -255,6 +255,59 @@ def _reduce(rng, dtype, name):
     )
 
 
+@case("prod")
+def _prod(rng, dtype, name):
+    x = normal(rng, shape(rng, 0), dtype)
+    axes = None if rng.random() < 0.3 or not x.ndim else (int(rng.integers(x.ndim)),)
+    keepdims = bool(rng.integers(2))
+    close(run_op("prod", [x], axes=axes, keepdims=keepdims),
+          np.prod(x, axis=axes, keepdims=keepdims), dtype)
+
+
+@case("cumsum", "cumprod")
+def _scan(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axis = int(rng.integers(-x.ndim, x.ndim))
+    close(run_op(name, [x], axis=axis), getattr(np, name)(x, axis=axis), dtype)
+
+
+@case("cummax", "cummin")
+def _cum_extremum(rng, dtype, name):
+    x = ints(rng, shape(rng), dtype)  # ties: the index of the latest one
+    x[(0,) * x.ndim] = np.nan if rng.random() < 0.3 else x[(0,) * x.ndim]
+    axis = int(rng.integers(x.ndim))
+    values, index = run_op(name, [x], axis=axis)
+    better = np.greater_equal if name == "cummax" else np.less_equal
+    expect_v, expect_i = np.empty_like(x), np.empty(x.shape, "int64")
+    for pos in np.ndindex(*x.shape[:axis], *x.shape[axis + 1:]):
+        line = pos[:axis] + (slice(None),) + pos[axis:]
+        best, at = x[line][0], 0
+        for k, v in enumerate(x[line]):
+            if np.isnan(v) or (not np.isnan(best) and better(v, best)):
+                best, at = v, k
+            expect_v[line][k], expect_i[line][k] = best, at
+    np.testing.assert_array_equal(values, expect_v)
+    np.testing.assert_array_equal(index, expect_i)
+
+
+@case("sort")
+def _sort(rng, dtype, name):
+    x = ints(rng, shape(rng), dtype)
+    axis, descending = int(rng.integers(-x.ndim, x.ndim)), bool(rng.integers(2))
+    values, index = run_op("sort", [x], axis=axis, descending=descending)
+    key = -x if descending else x
+    expect = np.argsort(key, axis=axis, kind="stable")  # stable both ways
+    np.testing.assert_array_equal(index, expect)
+    np.testing.assert_array_equal(values, np.take_along_axis(x, expect, axis=axis))
+
+
+@case("flip")
+def _flip(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axes = tuple(int(a) for a in np.flatnonzero(rng.random(x.ndim) < 0.5))
+    close(run_op("flip", [x], axes=axes), np.flip(x, axis=axes), dtype)
+
+
 @case("argmax", "argmin")
 def _arg(rng, dtype, name):
     x = normal(rng, shape(rng), dtype)

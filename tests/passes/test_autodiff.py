@@ -168,6 +168,27 @@ def _reduce(rng, name):
     return [x], {"axes": None if rng.random() < 0.2 else axes, "keepdims": bool(rng.integers(2))}
 
 
+@grad_case("prod")
+def _prod(rng, name):
+    x = normal(rng, shape(rng))
+    if rng.random() < 0.5:  # zeros: one, or two in a row, must not poison the gradient
+        x.flat[: int(rng.integers(1, 3))] = 0.0
+    axes = None if rng.random() < 0.3 else (int(rng.integers(x.ndim)),)
+    return [x], {"axes": axes, "keepdims": bool(rng.integers(2))}
+
+
+@grad_case("cumsum", "cumprod", "cummax", "cummin", "sort", "flip")
+def _along_axis(rng, name):
+    x = normal(rng, shape(rng))
+    axis = int(rng.integers(-x.ndim, x.ndim))
+    if name == "cumprod" and rng.random() < 0.7:
+        x.flat[int(rng.integers(x.size))] = 0.0
+        x.flat[int(rng.integers(x.size))] = 0.0
+    if name == "flip":
+        return [x], {"axes": (axis,)}
+    return [x], {"axis": axis, **({"descending": bool(rng.integers(2))} if name == "sort" else {})}
+
+
 def matmul_case(rng):
     """Operands of matmul with random transpose flags (stored transposed when flagged)."""
     ba, bb = broadcast_pair(rng)
