@@ -7,6 +7,7 @@ import numpy as np
 from graphc import dispatch
 from graphc import tensor_core as _tensor
 from graphc.tensor_math import where
+from graphc.tensor_matrix import cartesian_prod, einsum, meshgrid, tensordot
 from graphc.tensor_shape import axis_index
 
 
@@ -21,6 +22,35 @@ def _method(name: str):
 
 # `graphc.<name>(t, ...)` is `t.<name>(...)` for these Tensor methods.
 METHODS = (
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "movedim",
+    "moveaxis",
+    "repeat_interleave",
+    "scatter",
+    "scatter_add",
+    "scatter_reduce",
+    "take_along_dim",
+    "index_add",
+    "index_fill",
+    "index_put",
+    "masked_select",
+    "nonzero",
+    "argwhere",
+    "tril",
+    "triu",
+    "diag",
+    "diagonal",
+    "diag_embed",
+    "trace",
+    "outer",
+    "ger",
+    "dot",
+    "vdot",
+    "inner",
+    "kron",
     "cumsum",
     "cumprod",
     "cummax",
@@ -198,5 +228,6 @@ def equal(a, b) -> bool:
     return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
 
-__all__ = ["cat", "concat", "concatenate", "equal", "is_tensor", "stack", "where"]
+__all__ = ["cartesian_prod", "cat", "concat", "concatenate", "einsum", "equal", "is_tensor",
+           "meshgrid", "stack", "tensordot", "where"]
 __all__.extend(METHODS)

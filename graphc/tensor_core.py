@@ -15,8 +15,10 @@ from graphc import autograd, creation, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device
 from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT, TYPE_NAMES
 from graphc.tensor_math import MathMixin
+from graphc.tensor_matrix import MatrixMixin
 from graphc.tensor_pointwise import PointwiseMixin
 from graphc.tensor_reduce import ReduceMixin
+from graphc.tensor_scatter import ScatterMixin
 from graphc.tensor_shape import ShapeMixin, axis_index, numpy_keywords, shape_args
 from ir.types import TensorType
 
@@ -35,7 +37,7 @@ def array_type(array) -> TensorType:
     return TensorType(array.shape, array.dtype)
 
 
-class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ShapeMixin):
+class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, ShapeMixin):
     """A multi-dimensional array with PyTorch's API; see the module docstring.
 
     `Tensor(data)` builds a float32 tensor from nested sequences, `Tensor(*sizes)` a zero tensor of

@@ -108,7 +108,8 @@ class PointwiseMixin:
 
     def frac(self):
         if not self.dtype.is_floating_point:
-            raise NotImplementedError(f'"frac_cpu" not implemented for \'{_type_name(self.dtype)}\'')
+            name = _type_name(self.dtype)
+            raise NotImplementedError(f'"frac_cpu" not implemented for \'{name}\'')
         return self - self.trunc()
 
     def reciprocal(self):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import graphc
 from graphc.dispatch import apply
 from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.)
@@ -243,17 +245,75 @@ def one_hot(tensor, num_classes: int = -1):
 
 
 def pad(input, pad, mode: str = "constant", value: float | None = None):
-    """Pad with `value`; `pad` lists (before, after) pairs from the last dim backwards."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad mode {mode!r} is not supported; only 'constant' is")
-    if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError(f"padding length {len(pad)} is invalid for a {input.ndim}-d input")
-    if any(p < 0 for p in pad):
-        raise NotImplementedError("negative padding is not supported")
-    pads = [(0, 0)] * input.ndim
+    """Pad (or crop, where negative) by `pad`: (before, after) pairs from the last dim backwards.
+
+    Modes: 'constant' (with `value`), 'reflect' (mirror without the edge), 'replicate' (repeat
+    the edge), 'circular' (wrap around).
+    """
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError(
+            "Padding length should be less than or equal to two times the input dimension but "
+            f"got padding length {len(pad)} and input of dimension {input.ndim}"
+        )
+    pairs = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
-        pads[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return apply("pad", input, pads=tuple(pads), value=float(value or 0.0))
+        pairs[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode == "constant":
+        return _pad_constant(input, pairs, 0.0 if value is None else value)
+    if mode not in PAD_INDEX:
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    size = len(pad) // 2
+    if size not in (1, 2, 3) or input.ndim not in (size + 1, size + 2):
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor."
+        )
+    out = _pad_constant(input, [(min(lo, 0), min(hi, 0)) for lo, hi in pairs], 0)  # crops
+    for axis, (lo, hi) in enumerate(pairs):
+        lo, hi = max(lo, 0), max(hi, 0)
+        if lo or hi:
+            index = PAD_INDEX[mode](out.shape[axis], lo, hi, axis, input.shape)
+            out = apply("take", out, graphc.tensor(index), axis=axis)
+    return out
+
+
+def _pad_constant(input, pairs, value):
+    """Constant padding; negative amounts crop first."""
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(input.shape, pairs))
+    if any(lo < 0 or hi < 0 for lo, hi in pairs):
+        input = input[crop]
+    pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs)
+    if not any(lo or hi for lo, hi in pads):
+        return input
+    if not input.dtype.is_floating_point:
+        value = bool(value) if input.dtype is graphc.bool else int(value)
+    return apply("pad", input, pads=pads, value=value)
+
+
+def _reflect_index(n, lo, hi, axis, shape):
+    if max(lo, hi) >= n:
+        raise RuntimeError(
+            "Argument #4: Padding size should be less than the corresponding input dimension, but "
+            f"got: padding ({lo}, {hi}) at dimension {axis} of input {list(shape)}"
+        )
+    period = max(2 * n - 2, 1)
+    i = np.arange(-lo, n + hi) % period
+    return np.where(i < n, i, period - i)
+
+
+def _replicate_index(n, lo, hi, axis, shape):
+    return np.clip(np.arange(-lo, n + hi), 0, n - 1)
+
+
+def _circular_index(n, lo, hi, axis, shape):
+    if max(lo, hi) > n:
+        raise RuntimeError("Padding value causes wrapping around more than once.")
+    return np.arange(-lo, n + hi) % n
+
+
+PAD_INDEX = {"reflect": _reflect_index, "replicate": _replicate_index,
+             "circular": _circular_index}
 
 
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
@@ -294,6 +354,38 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             for g in range(groups)
         ], 1)
     return out if bias is None else out + bias.reshape((1, -1, 1, 1))
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: (N, C, H, W) -> (N, C * kh * kw, L), one column per sliding window."""
+    if input.ndim not in (3, 4):
+        raise NotImplementedError(
+            f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)"
+        )
+    if input.ndim == 3:
+        return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(_pair, (kernel_size, dilation, padding, stride))
+    x = apply("pad", input, pads=((0, 0), (0, 0), (ph, ph), (pw, pw)), value=0.0)
+    rows = _windows(x.shape[2], kh, dh, sh)  # (out_h, kh)
+    cols = _windows(x.shape[3], kw, dw, sw)  # (out_w, kw)
+    if rows.size == 0 or cols.size == 0:
+        raise RuntimeError(
+            f"Given input with spatial size {tuple(input.shape[2:])}, kernel_size "
+            f"{(kh, kw)}, dilation {(dh, dw)}, padding {(ph, pw)}, calculated shape of the "
+            "array of sliding blocks is non-positive"
+        )
+    x = apply("take", x, graphc.tensor(rows), axis=2)  # (N, C, out_h, kh, W)
+    x = apply("take", x, graphc.tensor(cols), axis=4)  # (N, C, out_h, kh, out_w, kw)
+    n, c, out_h, _, out_w, _ = x.shape
+    return x.permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, out_h * out_w)
+
+
+def _windows(n: int, kernel: int, dilation: int, stride: int) -> np.ndarray:
+    """Indices of each sliding window along one dim: (windows, kernel)."""
+    count = (n - dilation * (kernel - 1) - 1) // stride + 1
+    if count <= 0:
+        return np.zeros((0, kernel), np.int64)
+    return np.arange(count)[:, None] * stride + np.arange(kernel)[None, :] * dilation
 
 
 @_unbatched

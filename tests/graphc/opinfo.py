@@ -322,3 +322,132 @@ op("normalize", lambda t, x: t.nn.functional.normalize(x), fixed(
    finite_differences=False)  # x / max(|x|, eps) has no derivative at the zero row
 op("normalize_p1", lambda t, x: t.nn.functional.normalize(x, p=1.0, dim=0), unary(
     nonfinite=False), dtypes=FLOATS)
+
+# Shape and indexing.
+def matrices(rng, dtype):
+    return [Sample((make(rng, s, dtype),)) for s in ((3, 4), (2, 4, 3), (3, 3), (0, 2))]
+
+
+def index_samples(rng, dtype):
+    """(x, dim, index) for gather-like ops, the index smaller than x off the dim."""
+    x = make(rng, (3, 4), dtype)
+    return [Sample((x, 1, rng.integers(0, 4, size=(2, 3)))),
+            Sample((x, 0, rng.integers(0, 3, size=(4, 4)))),
+            Sample((make(rng, (), dtype), 0, np.array(0)))]
+
+
+def scatter_samples(rng, dtype, unique=True):
+    """(x, dim, index, src) with distinct positions along the dim (writes do not collide);
+    a source larger than the index is forward-only (PyTorch's own gradient fails there)."""
+    x = make(rng, (3, 4), dtype)
+    rows = np.stack([rng.permutation(4)[:3] for _ in range(2)])
+    cols = np.stack([rng.permutation(3)[:2] for _ in range(4)], axis=1)
+    out = [Sample((x, 1, rows, make(rng, rows.shape, dtype))),
+           Sample((x, 0, cols, make(rng, cols.shape, dtype))),
+           Sample((x, 1, rows, make(rng, (3, 5), dtype)), grad=False)]
+    if not unique:
+        many = rng.integers(0, 4, size=(3, 4))
+        out.append(Sample((x, 1, many, make(rng, many.shape, dtype)), grad=False))
+    return out
+
+
+for _k in (0, 1, -1):
+    op(f"tril_{_k}", function("tril", _k), matrices)
+    op(f"triu_{_k}", function("triu", _k), matrices)
+op("flip", function("flip", (0, -1)), lambda rng, dtype: [Sample((make(rng, (2, 3, 4), dtype),))])
+op("fliplr", function("fliplr"), matrices)
+op("roll", function("roll", (1, -2), (0, 1)), matrices)
+op("roll_flat", function("roll", 5), unary())
+for _offset in (0, 1, -1):
+    op(f"diagonal_{_offset}", function("diagonal", _offset), matrices)
+    op(f"diag_embed_{_offset}", function("diag_embed", _offset),
+       lambda rng, dtype: [Sample((make(rng, s, dtype),)) for s in ((3,), (2, 3))])
+    op(f"diag_{_offset}", function("diag", _offset),
+       lambda rng, dtype: [Sample((make(rng, s, dtype),)) for s in ((3,), (3, 4))])
+op("diagonal_dims", function("diagonal", 0, 2, 0),
+   lambda rng, dtype: [Sample((make(rng, (3, 2, 4), dtype),))])
+op("trace", lambda t, x: x.trace(), matrices, dtypes=FLOATS)  # graphc.trace is the tracer
+op("unfold_tensor", lambda t, x: x.unfold(1, 2, 1), matrices)
+op("unfold_step", lambda t, x: x.unfold(-1, 2, 2), matrices)
+op("F_unfold", lambda t, x: t.nn.functional.unfold(x, (2, 3), dilation=(1, 1), padding=1,
+                                                   stride=(2, 1)),
+   lambda rng, dtype: [Sample((make(rng, (2, 3, 5, 4), dtype),))], dtypes=FLOATS)
+op("repeat_interleave", function("repeat_interleave", 2, 1), matrices)
+op("repeat_interleave_flat", function("repeat_interleave", 3), unary())
+op("repeat_interleave_tensor", lambda t, x: x.repeat_interleave(t.tensor([1, 0, 2]), dim=0),
+   lambda rng, dtype: [Sample((make(rng, (3, 2), dtype),))], trace="skip")
+op("movedim", function("movedim", (0, 1), (2, 0)),
+   lambda rng, dtype: [Sample((make(rng, (2, 3, 4), dtype),))])
+op("gather", lambda t, x, d, i: t.gather(x, d, t.tensor(i)), index_samples)
+op("take_along_dim", lambda t, x, d, i: t.take_along_dim(x, t.tensor(i), d),
+   lambda rng, dtype: [Sample((make(rng, (3, 4), dtype), 1, rng.integers(0, 4, size=(1, 2)))),
+                       Sample((make(rng, (3, 4), dtype), None, rng.integers(0, 12, size=(5,))))])
+op("scatter", lambda t, x, d, i, s: t.scatter(x, d, t.tensor(i), s), scatter_samples)
+op("scatter_value", lambda t, x, d, i, s: x.scatter(d, t.tensor(i), 2.5),
+   scatter_samples, dtypes=FLOATS)
+op("scatter_add", lambda t, x, d, i, s: t.scatter_add(x, d, t.tensor(i), s),
+   lambda rng, dtype: scatter_samples(rng, dtype, unique=False))
+for _reduce in ("sum", "mean", "amax", "amin"):
+    for _self in (True, False):
+        op(f"scatter_reduce_{_reduce}_{_self}",
+           lambda t, x, d, i, s, _reduce=_reduce, _self=_self: x.scatter_reduce(
+               d, t.tensor(i), s, _reduce, include_self=_self),
+           lambda rng, dtype: scatter_samples(rng, dtype, unique=False),
+           dtypes=(*FLOATS, *INTS))
+op("index_add", lambda t, x: x.index_add(0, t.tensor([0, 2, 0]), t.ones(3, 4, dtype=x.dtype)),
+   lambda rng, dtype: [Sample((make(rng, (3, 4), dtype),))], dtypes=(*FLOATS, *INTS))
+op("index_fill", lambda t, x: x.index_fill(1, t.tensor([0, 2]), -1),
+   lambda rng, dtype: [Sample((make(rng, s, dtype),)) for s in ((3, 4), (2, 3, 4), (0, 3))],
+   dtypes=(*FLOATS, *INTS))
+op("index_put", lambda t, x, v: x.index_put((t.tensor([0, 2, 0]), t.tensor([1, 1, 3])), v),
+   lambda rng, dtype: [Sample((make(rng, (3, 4), dtype), make(rng, (3,), dtype)), grad=False)])
+op("index_put_accumulate",
+   lambda t, x, v: x.index_put((t.tensor([0, 2, 0]),), v, accumulate=True),
+   lambda rng, dtype: [Sample((make(rng, (3, 4), dtype), make(rng, (4,), dtype)))],
+   dtypes=(*FLOATS, *INTS))
+op("setitem_tensor_index", lambda t, x, v: _setitem(x, (slice(None), t.tensor([2, 0])), v),
+   lambda rng, dtype: [Sample((make(rng, (3, 4), dtype), make(rng, (3, 2), dtype)))],
+   dtypes=FLOATS)
+op("getitem_lists", lambda t, x: (x[[0, 2]], x[[0, [1, 2]]], x[(0, 1),], x[[[0, 1], [2, 0]]]),
+   lambda rng, dtype: [Sample((make(rng, (3, 4), dtype),))])
+op("masked_select", lambda t, x: x.masked_select(x > 0), unary(), trace="error")
+op("nonzero", function("nonzero"), unary(), grad=False, trace="error")
+op("nonzero_tuple", function("nonzero", as_tuple=True), matrices, grad=False, trace="error")
+op("outer", function("outer"), lambda rng, dtype: [Sample((make(rng, (3,), dtype),
+                                                            make(rng, (4,), dtype)))])
+op("dot", function("dot"), lambda rng, dtype: [Sample((make(rng, (3,), dtype),
+                                                        make(rng, (3,), dtype)))],
+   dtypes=(*FLOATS, *INTS))
+op("kron", function("kron"), lambda rng, dtype: [Sample((make(rng, (2, 3), dtype),
+                                                          make(rng, (3, 2), dtype))),
+                                                   Sample((make(rng, (2,), dtype),
+                                                           make(rng, (2, 2), dtype)))])
+op("tensordot", lambda t, a, b: t.tensordot(a, b, dims=([1, 0], [0, 2])),
+   lambda rng, dtype: [Sample((make(rng, (2, 3, 4), dtype), make(rng, (3, 5, 2), dtype)))],
+   dtypes=FLOATS)
+for _eq, _shapes in (("ij,jk->ik", ((2, 3), (3, 4))), ("bij,bjk->bik", ((2, 2, 3), (2, 3, 4))),
+                     ("ii->i", ((3, 3),)), ("...j,j", ((2, 3), (3,))), ("i,j", ((2,), (3,))),
+                     ("ijk->kj", ((2, 3, 4),)), ("ij,kj,j->ik", ((2, 3), (4, 3), (3,)))):
+    op(f"einsum_{_eq}", lambda t, *xs, _eq=_eq: t.einsum(_eq, *xs),
+       lambda rng, dtype, _shapes=_shapes: [Sample(tuple(make(rng, s, dtype) for s in _shapes))],
+       dtypes=FLOATS)
+op("meshgrid_ij", lambda t, a, b: t.meshgrid(a, b, indexing="ij"),
+   lambda rng, dtype: [Sample((make(rng, (3,), dtype), make(rng, (2,), dtype)))])
+op("meshgrid_xy", lambda t, a, b, c: t.meshgrid(a, b, c, indexing="xy"),
+   lambda rng, dtype: [Sample((make(rng, (3,), dtype), make(rng, (2,), dtype),
+                               make(rng, (4,), dtype)))])
+op("cartesian_prod", function("cartesian_prod"),
+   lambda rng, dtype: [Sample((make(rng, (3,), dtype), make(rng, (2,), dtype)))])
+op("view_dtype", lambda t, x: x.view(t.int32), lambda rng, dtype: [
+    Sample((make(rng, (2, 4), dtype),))], dtypes=("float32", "int64"), grad=False)
+for _mode in ("constant", "reflect", "replicate", "circular"):
+    op(f"pad_{_mode}", lambda t, x, _mode=_mode: t.nn.functional.pad(x, (1, 2, 2, 0), _mode),
+       lambda rng, dtype: [Sample((make(rng, (2, 3, 4), dtype),))], dtypes=FLOATS)
+    op(f"pad_{_mode}_negative", lambda t, x, _mode=_mode: t.nn.functional.pad(x, (-1, 2), _mode),
+       lambda rng, dtype: [Sample((make(rng, (2, 3, 4), dtype),))], dtypes=FLOATS)
+
+
+def _setitem(x, key, value):
+    x = x.clone()
+    x[key] = value
+    return x

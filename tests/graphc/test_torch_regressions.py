@@ -32,7 +32,8 @@ def test_bitwise_operators_keep_the_integer_dtype(op, dtype):
     fn = {"&": lambda t, x, y: x & y, "|": lambda t, x, y: x | y, "^": lambda t, x, y: x ^ y}[op]
     (ours, _), (theirs, _) = both(fn, a, b)
     same(ours, theirs)
-    (ours, _), (theirs, _) = both(lambda t, x: fn(t, x, 5) if dtype != "bool" else fn(t, x, True), a)
+    scalar = True if dtype == "bool" else 5
+    (ours, _), (theirs, _) = both(lambda t, x: fn(t, x, scalar), a)
     same(ours, theirs)
 
 

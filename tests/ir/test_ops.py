@@ -93,7 +93,8 @@ def above_one(rng, shape, dtype):
 
 def halves(rng, shape, dtype):
     """Multiples of 0.5 and values near them: rounding ties and both sides of them."""
-    return (rng.integers(-6, 7, size=shape) * 0.5 + rng.choice([0, 0.01, -0.01], shape)).astype(dtype)
+    near = rng.integers(-6, 7, size=shape) * 0.5 + rng.choice([0, 0.01, -0.01], shape)
+    return near.astype(dtype)
 
 
 def ints(rng, shape, dtype):
@@ -301,6 +302,14 @@ def _sort(rng, dtype, name):
     np.testing.assert_array_equal(values, np.take_along_axis(x, expect, axis=axis))
 
 
+@case("bitcast")
+def _bitcast(rng, dtype, name):
+    x = normal(rng, (*shape(rng, 0, 2), 4), dtype)
+    for target in ("int32", "int64", "float32", "float64", "bool"):
+        expected = np.ascontiguousarray(x).view(target)
+        np.testing.assert_array_equal(run_op("bitcast", [x], dtype=target), expected)
+
+
 @case("flip")
 def _flip(rng, dtype, name):
     x = normal(rng, shape(rng), dtype)
@@ -440,27 +449,56 @@ def _pad(rng, dtype, name):
     close(run_op("pad", [x], pads=pads, value=1.5), np.pad(x, pads, constant_values=1.5), dtype)
 
 
+def index_along(rng, shape, axis, unique=False):
+    """Indices for gather/scatter along `axis`: any length along it, at most x's off it."""
+    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else int(rng.integers(1, d + 1))
+                      for i, d in enumerate(shape))
+    if unique:  # distinct positions along the axis: writes do not collide
+        n = shape[axis]
+        idx_shape = tuple(min(d, n) if i == axis else d for i, d in enumerate(idx_shape))
+        keys = rng.random((*idx_shape[:axis], n, *idx_shape[axis + 1:]))
+        order = np.argsort(keys, axis=axis)
+        return np.take(order, np.arange(idx_shape[axis]), axis=axis) - n * (rng.random() < 0.5)
+    return rng.integers(-shape[axis], shape[axis], size=idx_shape)
+
+
+def scatter_reference(base, idx, src, axis, ufunc):
+    expected = base.copy()
+    where = list(np.indices(idx.shape, sparse=True))
+    where[axis] = idx
+    ufunc.at(expected, tuple(where), src)
+    return expected
+
+
 @case("gather")
 def _gather(rng, dtype, name):
     x = normal(rng, shape(rng), dtype)
     axis = int(rng.integers(x.ndim))
-    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else d for i, d in enumerate(x.shape))
-    idx = rng.integers(-x.shape[axis], x.shape[axis], size=idx_shape)
-    close(run_op("gather", [x, idx], axis=axis), np.take_along_axis(x, idx, axis=axis), dtype)
+    idx = index_along(rng, x.shape, axis)
+    corner = tuple(slice(None) if i == axis else slice(0, d) for i, d in enumerate(idx.shape))
+    close(run_op("gather", [x, idx], axis=axis), np.take_along_axis(x[corner], idx, axis=axis),
+          dtype)
 
 
-@case("scatter_add")
-def _scatter_add(rng, dtype, name):
+@case("scatter_add", "scatter", "scatter_reduce")
+def _scatter(rng, dtype, name):
     base = normal(rng, shape(rng), dtype)
     axis = int(rng.integers(base.ndim))
-    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else d for i, d in enumerate(base.shape))
-    idx = rng.integers(-base.shape[axis], base.shape[axis], size=idx_shape)
-    src = normal(rng, idx_shape, dtype)
-    expected = base.copy()
-    where = list(np.indices(idx_shape, sparse=True))
-    where[axis] = idx
-    np.add.at(expected, tuple(where), src)
-    close(run_op("scatter_add", [base, idx, src], axis=axis), expected, dtype)
+    idx = index_along(rng, base.shape, axis, unique=name == "scatter")
+    src = normal(rng, idx.shape, dtype)
+    if name == "scatter":
+        expected = base.copy()
+        where = list(np.indices(idx.shape, sparse=True))
+        where[axis] = idx
+        expected[tuple(where)] = src
+        close(run_op(name, [base, idx, src], axis=axis), expected, dtype)
+    elif name == "scatter_add":
+        close(run_op(name, [base, idx, src], axis=axis),
+              scatter_reference(base, idx, src, axis, np.add), dtype)
+    else:
+        for reduce, ufunc in (("amax", np.maximum), ("amin", np.minimum)):
+            close(run_op(name, [base, idx, src], axis=axis, reduce=reduce),
+                  scatter_reference(base, idx, src, axis, ufunc), dtype)
 
 
 @case("take")

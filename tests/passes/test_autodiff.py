@@ -290,9 +290,16 @@ def _pad(rng, name):
     }
 
 
-def along(rng, s):
+def along(rng, s, unique=False):
+    """An axis and indices along it; smaller than `s` off the axis, distinct along it if asked."""
     axis = int(rng.integers(len(s)))
-    idx_shape = tuple(int(rng.integers(1, 4)) if i == axis else d for i, d in enumerate(s))
+    idx_shape = tuple(int(rng.integers(1, 4)) if i == axis else int(rng.integers(1, d + 1))
+                      for i, d in enumerate(s))
+    if unique:
+        n = s[axis]
+        idx_shape = tuple(min(d, n) if i == axis else d for i, d in enumerate(idx_shape))
+        order = np.argsort(rng.random((*idx_shape[:axis], n, *idx_shape[axis + 1:])), axis=axis)
+        return axis, np.take(order, np.arange(idx_shape[axis]), axis=axis)
     return axis, rng.integers(-s[axis], s[axis], size=idx_shape)
 
 
@@ -303,11 +310,13 @@ def _gather(rng, name):
     return [x, idx], {"axis": axis}
 
 
-@grad_case("scatter_add")
+@grad_case("scatter_add", "scatter", "scatter_reduce")
 def _scatter_add(rng, name):
     base = normal(rng, shape(rng))
-    axis, idx = along(rng, base.shape)
-    return [base, idx, normal(rng, idx.shape)], {"axis": axis}
+    axis, idx = along(rng, base.shape, unique=name == "scatter")
+    attrs = {"axis": axis, **({"reduce": str(rng.choice(["amax", "amin"]))}
+                              if name == "scatter_reduce" else {})}
+    return [base, idx, normal(rng, idx.shape)], attrs
 
 
 @grad_case("take", "index_add")
