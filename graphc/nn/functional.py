@@ -13,6 +13,24 @@ import numpy as np
 
 import graphc
 from graphc.dispatch import apply
+from graphc.nn.functional_activations import (  # noqa: F401  (re-exported: F.hardtanh etc.)
+    celu,
+    elu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    softplus,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
 from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.)
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -83,12 +101,6 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     return graphc.where(input > 0, input, input * negative_slope)
 
 
-def elu(input, alpha: float = 1.0, inplace: bool = False):
-    # exp of min(x, 0): the unselected branch must not overflow (0 * inf would poison gradients).
-    negative = apply("minimum", input, _scalar(0.0, input))
-    return graphc.where(input > 0, input, (graphc.exp(negative) - 1.0) * alpha)
-
-
 def gelu(input, approximate: str = "none"):
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
@@ -102,19 +114,6 @@ def silu(input, inplace: bool = False):
     return input * graphc.sigmoid(input)
 
 
-def softplus(input, beta: float = 1.0, threshold: float = 20.0):
-    """log(1 + exp(beta * x)) / beta, computed without overflow; linear above `threshold`."""
-    z = input * beta if beta != 1 else input
-    stable = graphc.relu(z) + graphc.log(graphc.exp(-z.abs()) + 1.0)
-    if beta != 1:
-        stable = stable * (1.0 / beta)
-    return graphc.where(z > threshold, input, stable)
-
-
-def mish(input, inplace: bool = False):
-    return input * graphc.tanh(softplus(input))
-
-
 def prelu(input, weight):
     """max(0, x) + weight * min(0, x) with one slope per channel (dim 1) or one in all."""
     if input.ndim >= 2 and weight.numel() > 1:
@@ -123,11 +122,15 @@ def prelu(input, weight):
 
 
 def _softmax(x, axis: int):
+    if x.numel() == 0:
+        return x.clone()
     e = graphc.exp(x - _detached_max(x, axis))
     return e / e.sum(axis, keepdim=True)
 
 
 def _log_softmax(x, axis: int):
+    if x.numel() == 0:
+        return x.clone()
     z = x - _detached_max(x, axis)
     return z - graphc.log(graphc.exp(z).sum(axis, keepdim=True))
 

@@ -43,6 +43,7 @@ class OpInfo:
     tol: dict = field(default_factory=dict)  # dtype -> (rtol, atol) beyond the defaults
     indices: bool = False  # outputs after the first are indices of ties: compare via values
     finite_differences: bool = True  # False where the op is not smooth at its samples
+    grad_tol: tuple | None = None  # (rtol, atol) for gradients against PyTorch's
 
 
 # -- sample makers -----------------------------------------------------------------------------
@@ -451,3 +452,47 @@ def _setitem(x, key, value):
     x = x.clone()
     x[key] = value
     return x
+
+# Activations: the functions, and the modules built on them.
+_BREAKPOINTS = np.array([-7.0, -6.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 6.0, 7.0, 25.0])
+
+
+def activation(low=-8.0, high=8.0):
+    """Random values, and the breakpoints of the piecewise activations (forward and gradient:
+    the gradient there must be PyTorch's choice)."""
+    return samples_of(unary(low, high), lambda rng, dtype: [Sample((_BREAKPOINTS.astype(dtype),))])
+
+
+for _name, _args in (
+    ("relu", ()), ("relu6", ()), ("hardtanh", ()), ("hardtanh", (-2.0, 0.5)), ("hardsigmoid", ()),
+    ("hardswish", ()), ("elu", ()), ("elu", (0.5,)), ("selu", ()), ("celu", ()), ("celu", (0.5,)),
+    ("softsign", ()), ("logsigmoid", ()), ("softplus", ()), ("softplus", (2.0, 5.0)), ("mish", ()),
+    ("silu", ()), ("gelu", ()), ("sigmoid", ()), ("tanh", ()), ("tanhshrink", ()),
+    ("hardshrink", ()), ("softshrink", (1.0,)), ("threshold", (0.5, -2.0)),
+    ("leaky_relu", (0.2,)),
+):
+    op(f"F_{_name}{_args or ''}", lambda t, x, _name=_name, _args=_args: getattr(
+        t.nn.functional, _name)(x, *_args), activation(), dtypes=FLOATS,
+       grad_tol=(1e-7, 1e-9) if _name in ("hardsigmoid", "celu") else None)  # float32 1/6 ...
+op("F_gelu_tanh", lambda t, x: t.nn.functional.gelu(x, approximate="tanh"), activation(),
+   dtypes=FLOATS)
+op("F_glu", lambda t, x: t.nn.functional.glu(x, 1),
+   lambda rng, dtype: [Sample((make(rng, s, dtype),)) for s in ((2, 4), (3, 2, 5), (2, 3))],
+   dtypes=FLOATS)
+for _name in ("softmax", "log_softmax", "softmin"):
+    op(f"F_{_name}", lambda t, x, _name=_name: getattr(t.nn.functional, _name)(x, -1), unary(),
+       dtypes=FLOATS)
+    op(f"torch_{_name}", lambda t, x, _name=_name: getattr(t, _name)(x, 0), unary(),
+       dtypes=FLOATS) if _name != "softmin" else None
+for _module, _args in (
+    ("Hardtanh", (-0.5, 2.0)), ("ReLU6", ()), ("Hardswish", ()), ("Hardsigmoid", ()),
+    ("SELU", ()), ("CELU", (0.7,)), ("Softsign", ()), ("LogSigmoid", ()), ("GLU", ()),
+    ("Softmin", (1,)), ("Tanhshrink", ()), ("Softshrink", (0.3,)), ("Hardshrink", (0.3,)),
+    ("Threshold", (0.1, 20.0)), ("Mish", ()), ("ELU", ()),
+):
+    # PyTorch computes some of these gradients with float32 constants (1/6, 1/alpha).
+    op(f"nn_{_module}", lambda t, x, _module=_module, _args=_args: getattr(t.nn, _module)(*_args)(x),
+       lambda rng, dtype: [Sample((make(rng, (3, 4), dtype, -5, 5),))], dtypes=FLOATS,
+       grad_tol=(1e-7, 1e-9))
+op("nn_Unfold", lambda t, x: t.nn.Unfold(2, padding=1)(x),
+   lambda rng, dtype: [Sample((make(rng, (1, 2, 3, 3), dtype),))], dtypes=FLOATS)

@@ -149,7 +149,7 @@ def test_gradient_matches_pytorch(name):
                 expected = b.grad if b.grad is not None else torch.zeros_like(b)
                 got = a.grad if a.grad is not None else graphc.zeros_like(a)
                 assert_close(got, expected, "float64", f"{name} sample {i}: grad of input {j}",
-                             GRAD_TOL)
+                             info.grad_tol or GRAD_TOL)
 
 
 @pytest.mark.parametrize(
