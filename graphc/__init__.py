@@ -26,10 +26,23 @@ from graphc.creation import (
     zeros_like,
 )
 from graphc.device import cuda, device
-from graphc.dtypes import DEFAULT_FLOAT, dtype, float32, float64, int32, int64
+from graphc.dtypes import (
+    DEFAULT_FLOAT,
+    dtype,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
 from graphc.dtypes import bool_ as bool  # PyTorch's dtype names shadow builtins here only
+from graphc.dtypes import float16 as half
 from graphc.dtypes import float32 as float
 from graphc.dtypes import float64 as double
+from graphc.dtypes import int16 as short
 from graphc.dtypes import int32 as int
 from graphc.dtypes import int64 as long
 from graphc.functions import *
@@ -50,12 +63,64 @@ def get_default_dtype() -> dtype:
 
 
 __all__ = [  # and every name of graphc.functions
-    "Size", "Tensor", "TraceError", "arange", "as_tensor", "bool", "compile", "compile_train_step",
-    "cuda", "device", "dispatch", "double", "dtype", "empty", "empty_like", "enable_grad", "eye",
-    "float", "float32", "float64", "from_numpy", "full", "full_like", "get_default_dtype",
-    "inference_mode", "int", "int32", "int64", "is_grad_enabled", "linalg", "linspace", "load",
-    "long", "manual_seed", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "rand_like",
-    "randint", "randn", "randn_like", "randperm", "render", "save", "set_grad_enabled", "spec",
-    "tensor", "trace", "zeros", "zeros_like",
+    "Size",
+    "Tensor",
+    "TraceError",
+    "arange",
+    "as_tensor",
+    "bool",
+    "compile",
+    "compile_train_step",
+    "cuda",
+    "device",
+    "dispatch",
+    "double",
+    "dtype",
+    "empty",
+    "empty_like",
+    "enable_grad",
+    "eye",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "from_numpy",
+    "full",
+    "full_like",
+    "get_default_dtype",
+    "half",
+    "inference_mode",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "linalg",
+    "linspace",
+    "load",
+    "long",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "optim",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "render",
+    "save",
+    "set_grad_enabled",
+    "short",
+    "spec",
+    "tensor",
+    "trace",
+    "uint8",
+    "zeros",
+    "zeros_like",
 ]
 __all__.extend(functions.__all__)

@@ -333,6 +333,18 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
     def bool(self) -> Tensor:
         return dispatch.cast(self, "bool")
 
+    def half(self) -> Tensor:
+        return dispatch.cast(self, "float16")
+
+    def short(self) -> Tensor:
+        return dispatch.cast(self, "int16")
+
+    def char(self) -> Tensor:
+        return dispatch.cast(self, "int8")
+
+    def byte(self) -> Tensor:
+        return dispatch.cast(self, "uint8")
+
     def type_as(self, other: Tensor) -> Tensor:
         return dispatch.cast(self, other.dtype)
 

@@ -5,6 +5,8 @@ NaN/inf tests (isnan, isclose, nan_to_num).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from graphc import dispatch
@@ -32,7 +34,8 @@ def _check_int_divisor(a, b) -> None:
     divisor = b._data if isinstance(b, PointwiseMixin) else np.asarray(b)
     if dispatch.common_dtype(a, b).is_floating_point or divisor.dtype.kind == "f":
         return
-    if (divisor == 0).any():
+    dividend = np.shape(a._data if isinstance(a, PointwiseMixin) else a)
+    if (divisor == 0).any() and math.prod(np.broadcast_shapes(dividend, divisor.shape)):
         raise RuntimeError("ZeroDivisionError")
 
 

@@ -154,7 +154,7 @@ def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
 
 
 def _float(x):
-    if not x.dtype.is_floating_point:
+    if not x.dtype.is_floating_point and x.numel():
         raise NotImplementedError(
             f'"softmax_lastdim_kernel_impl" not implemented for \'{x.type()[7:-6]}\''
         )

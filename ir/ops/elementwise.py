@@ -180,7 +180,8 @@ define_ufunc(
 
 def special_ufunc(name):
     """(impl, write) of scipy.special / cupyx.scipy.special ufunc `name`."""
-    return (lambda xp, x: getattr(special(xp), name)(x),
+    # SciPy computes float16 in float64 and returns it so: round back to the operand's dtype.
+    return (lambda xp, x: getattr(special(xp), name)(x).astype(x.dtype, copy=False),
             lambda xp, out, x: getattr(special(xp), name)(x, out=out))
 
 

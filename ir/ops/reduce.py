@@ -74,10 +74,12 @@ def _reducer(name: str, keep_dtype: bool = False):
     full reductions, the kernels always give arrays."""
 
     def extra(x) -> dict:
-        return {"dtype": x.dtype} if keep_dtype else {}
+        # float16 accumulates in float32 (as PyTorch's CPU kernels do), rounded once at the end.
+        return {"dtype": "float32" if x.dtype == "float16" else x.dtype} if keep_dtype else {}
 
     def impl(xp, x, *, axes, keepdims):
-        return xp.asarray(getattr(xp, name)(x, axis=axes, keepdims=keepdims, **extra(x)))
+        result = getattr(xp, name)(x, axis=axes, keepdims=keepdims, **extra(x))
+        return xp.asarray(result).astype(x.dtype, copy=False)
 
     def write(xp, out, x, *, axes, keepdims):
         getattr(xp, name)(x, axis=axes, keepdims=keepdims, out=out, **extra(x))

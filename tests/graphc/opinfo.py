@@ -496,3 +496,17 @@ for _module, _args in (
        grad_tol=(1e-7, 1e-9))
 op("nn_Unfold", lambda t, x: t.nn.Unfold(2, padding=1)(x),
    lambda rng, dtype: [Sample((make(rng, (1, 2, 3, 3), dtype),))], dtypes=FLOATS)
+
+# The narrow dtypes (float16 storage, 8- and 16-bit integers) on the ops models use them with.
+NARROW = ("float16", "uint8", "int8", "int16")
+for _info in OPS:
+    if _info.name in {
+        "add", "radd", "sub", "mul", "truediv", "floordiv", "mod", "neg", "abs", "maximum",
+        "minimum", "eq", "ne", "lt", "le", "gt", "ge", "bitwise_and", "bitwise_or", "bitwise_xor",
+        "bitwise_not", "lshift", "rshift", "sum", "amax", "amin", "prod", "cumsum", "clamp",
+        "relu", "sign", "exp", "log", "sqrt", "sigmoid", "tanh", "floor", "round", "isnan",
+        "sort", "argmax", "flip", "roll", "tril_0", "gather", "scatter", "where_", "logical_and",
+        "pow_int", "index_fill", "repeat_interleave", "masked_select", "nonzero", "einsum_ij,jk->ik",
+        "mean", "softmax", "F_softmax", "F_relu6", "F_pad_constant",
+    }:
+        _info.dtypes = (*_info.dtypes, *(d for d in NARROW if d not in _info.dtypes))
