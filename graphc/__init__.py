@@ -46,7 +46,18 @@ from graphc.dtypes import int16 as short
 from graphc.dtypes import int32 as int
 from graphc.dtypes import int64 as long
 from graphc.functions import *
-from graphc.random import manual_seed, rand, rand_like, randint, randn, randn_like, randperm
+from graphc.random import (
+    bernoulli,
+    manual_seed,
+    multinomial,
+    normal,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+)
 from graphc.tensor_core import Size, Tensor
 from graphc.tracing import TraceError, spec, trace
 
@@ -68,6 +79,7 @@ __all__ = [  # and every name of graphc.functions
     "TraceError",
     "arange",
     "as_tensor",
+    "bernoulli",
     "bool",
     "compile",
     "compile_train_step",
@@ -101,8 +113,10 @@ __all__ = [  # and every name of graphc.functions
     "load",
     "long",
     "manual_seed",
+    "multinomial",
     "nn",
     "no_grad",
+    "normal",
     "ones",
     "ones_like",
     "optim",

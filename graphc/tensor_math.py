@@ -364,7 +364,22 @@ class MathMixin:
     def normal_(self, mean: float = 0.0, std: float = 1.0):
         from graphc import random
 
-        return self._assign(random.normal(self.shape, mean, std, self.dtype))
+        return self._assign(random.normal_tensor(self.shape, mean, std, self.dtype))
+
+    def bernoulli(self, p=None, *, generator=None):
+        from graphc import random
+
+        return random.bernoulli(self, p)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        from graphc import random
+
+        return self._assign(random.bernoulli(self, p))
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator=None):
+        from graphc import random
+
+        return random.multinomial(self, num_samples, replacement)
 
     def _assign(self, result):
         """Make `self` hold `result`: the one place in-place semantics are decided.

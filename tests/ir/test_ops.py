@@ -548,6 +548,17 @@ def _random_mask(rng, dtype, name):
     assert run_op("random_mask", [key], shape=(5,), p=0.0, dtype=dtype).max() == 0
 
 
+@case("random_uniform")
+def _random_uniform(rng, dtype, name):
+    key = np.array(int(rng.integers(2**62)))
+    u = run_op(name, [key], shape=(64, 32), dtype=dtype)
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.03
+    np.testing.assert_array_equal(u, run_op(name, [key], shape=(64, 32), dtype=dtype))
+    assert (u != run_op(name, [key + 1], shape=(64, 32), dtype=dtype)).mean() > 0.9
+    mask = run_op("random_mask", [key], shape=(64, 32), p=0.3, dtype=dtype)
+    np.testing.assert_array_equal(mask, (u < 0.3).astype(dtype))  # one stream for both
+
+
 # -- conv / pooling: naive loops as the reference --------------------------------------------------
 def conv_setup(rng, dtype):
     stride = tuple(int(s) for s in rng.integers(1, 3, size=2))
