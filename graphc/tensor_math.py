@@ -76,32 +76,29 @@ def _unary_float(op: str):
     return method
 
 
-def _bitwise_method(op: str, reflected: bool = False):
+def operator_method(op: str, reflected: bool = False, combine=None):
+    """The method `self <op> other` (or `other <op> self` when reflected) computed by
+    `combine(op, a, b)` (default: promote both operands and apply the op)."""
+    combine = combine or _binary
     if reflected:
 
         def method(self, other):
-            return _bitwise(op, other, self)
+            return combine(op, other, self)
     else:
 
         def method(self, other):
-            return _bitwise(op, self, other)
+            return combine(op, self, other)
 
     method.__name__ = f"__r{op}__" if reflected else op
     return method
 
 
 def _binary_method(op: str, reflected: bool = False):
-    if reflected:
+    return operator_method(op, reflected)
 
-        def method(self, other):
-            return _binary(op, other, self)
-    else:
 
-        def method(self, other):
-            return _binary(op, self, other)
-
-    method.__name__ = f"__r{op}__" if reflected else op
-    return method
+def _bitwise_method(op: str, reflected: bool = False):
+    return operator_method(op, reflected, _bitwise)
 
 
 class MathMixin:

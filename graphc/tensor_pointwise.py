@@ -11,7 +11,15 @@ import numpy as np
 
 from graphc import dispatch
 from graphc.dtypes import DEFAULT_FLOAT, bool_, float64
-from graphc.tensor_math import _binary, _ok, _operand, _type_name, _unary_float, where
+from graphc.tensor_math import (
+    _binary,
+    _ok,
+    _operand,
+    _type_name,
+    _unary_float,
+    operator_method,
+    where,
+)
 
 INF = float("inf")
 
@@ -52,11 +60,7 @@ def _division(op: str, a, b):
 
 
 def _division_method(op: str, reflected: bool = False):
-    def method(self, other):
-        return _division(op, other, self) if reflected else _division(op, self, other)
-
-    method.__name__ = op
-    return method
+    return operator_method(op, reflected, _division)
 
 
 def _bound(bound, like):

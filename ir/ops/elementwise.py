@@ -178,21 +178,23 @@ define_ufunc(
 )
 
 
-def special_ufunc(name):
-    """(impl, write) of scipy.special / cupyx.scipy.special ufunc `name`."""
-    # SciPy computes float16 in float64 and returns it so: round back to the operand's dtype.
-    return (lambda xp, x: getattr(special(xp), name)(x).astype(x.dtype, copy=False),
-            lambda xp, out, x: getattr(special(xp), name)(x, out=out))
+def define_special(name, scipy_name, *, c_expr, vjp):
+    """A float op that is scipy.special (cupyx.scipy.special) ufunc `scipy_name`; SciPy computes
+    float16 in float64 and returns it so: the result is rounded back to the operand's dtype."""
+    return define_op(
+        name,
+        traits=UNARY_TRAITS,
+        shape=same_float,
+        impl=lambda xp, x: getattr(special(xp), scipy_name)(x).astype(x.dtype, copy=False),
+        write=lambda xp, out, x: getattr(special(xp), scipy_name)(x, out=out),
+        inplace=(0,),
+        c_expr=c_expr,
+        vjp=vjp,
+    )
 
 
-_sigmoid_impl, _sigmoid_write = special_ufunc("expit")  # stable for large |x|
-define_op(
-    "sigmoid",
-    traits=UNARY_TRAITS,
-    shape=same_float,
-    impl=_sigmoid_impl,
-    write=_sigmoid_write,
-    inplace=(0,),
+define_special(
+    "sigmoid", "expit",  # stable for large |x|
     c_expr="(1 / (1 + exp(-{0})))",
     vjp=lambda b, g, out, x: (b.mul(g, b.mul(out, b.sub(b.scalar_like(1, out), out))),),
 )
@@ -204,17 +206,7 @@ def _erf_vjp(b, g, out, x):
     return (b.mul(g, slope),)
 
 
-_erf_impl, _erf_write = special_ufunc("erf")
-define_op(
-    "erf",
-    traits=UNARY_TRAITS,
-    shape=same_float,
-    impl=_erf_impl,
-    write=_erf_write,
-    inplace=(0,),
-    c_expr="erf({0})",
-    vjp=_erf_vjp,
-)
+define_special("erf", "erf", c_expr="erf({0})", vjp=_erf_vjp)
 define_op(
     "relu",
     traits=UNARY_TRAITS | {IDEMPOTENT},

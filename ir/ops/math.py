@@ -12,11 +12,11 @@ import math
 from ir.ops.elementwise import (
     BINARY_TRAITS,
     UNARY_TRAITS,
+    define_special,
     define_ufunc,
     numeric_binary,
     same_float,
     same_numeric,
-    special_ufunc,
 )
 from ir.ops.registry import IDEMPOTENT, define_op
 
@@ -71,14 +71,8 @@ _unary("acosh", "arccosh", "acosh({0})",  # 1 / sqrt((x - 1)(x + 1)), as PyTorch
 _unary("atanh", "arctanh", "atanh({0})",
        lambda b, out, x: b.div(_const(b, 1, x), _one_minus_square(b, x)))
 
-_erfinv_impl, _erfinv_write = special_ufunc("erfinv")
-define_op(
-    "erfinv",
-    traits=UNARY_TRAITS,
-    shape=same_float,
-    impl=_erfinv_impl,
-    write=_erfinv_write,
-    inplace=(0,),
+define_special(
+    "erfinv", "erfinv",
     c_expr="erfinv({0})",
     # d/dx erfinv(x) = sqrt(pi) / 2 * exp(erfinv(x)^2)
     vjp=lambda b, g, out, x: (
