@@ -1,7 +1,7 @@
 """graphc: PyTorch-style models in, a static graph IR out; symbolic autodiff, passes, compiled
 steps."""
 
-from graphc import dispatch
+from graphc import dispatch, functions
 from graphc.autograd import (
     enable_grad,
     inference_mode,
@@ -26,91 +26,44 @@ from graphc.creation import (
     zeros_like,
 )
 from graphc.device import cuda, device
-from graphc.dtypes import DEFAULT_FLOAT, dtype, float32, float64, int32, int64
+from graphc.dtypes import (
+    DEFAULT_FLOAT,
+    dtype,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
 from graphc.dtypes import bool_ as bool  # PyTorch's dtype names shadow builtins here only
+from graphc.dtypes import float16 as half
 from graphc.dtypes import float32 as float
 from graphc.dtypes import float64 as double
+from graphc.dtypes import int16 as short
 from graphc.dtypes import int32 as int
 from graphc.dtypes import int64 as long
-from graphc.functions import (
-    abs,
-    add,
-    all,
-    allclose,
-    amax,
-    amin,
-    any,
-    argmax,
-    argmin,
-    bmm,
-    cat,
-    chunk,
-    clamp,
-    clip,
-    concat,
-    concatenate,
-    cos,
-    div,
-    eq,
-    equal,
-    erf,
-    exp,
-    flatten,
-    gather,
-    ge,
-    gt,
-    index_select,
-    is_tensor,
-    le,
-    log,
-    logical_and,
-    logical_not,
-    logical_or,
-    lt,
-    masked_fill,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mm,
-    mul,
-    narrow,
-    ne,
-    neg,
-    numel,
-    permute,
-    pow,
-    relu,
-    reshape,
-    rsqrt,
-    sigmoid,
-    sign,
-    sin,
-    split,
-    sqrt,
-    square,
-    squeeze,
-    stack,
-    std,
-    sub,
-    sum,
-    t,
-    tanh,
-    transpose,
-    unbind,
-    unsqueeze,
-    var,
-    where,
+from graphc.functions import *
+from graphc.random import (
+    bernoulli,
+    manual_seed,
+    multinomial,
+    normal,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
 )
-from graphc.random import manual_seed, rand, rand_like, randint, randn, randn_like, randperm
 from graphc.tensor_core import Size, Tensor
 from graphc.tracing import TraceError, spec, trace
 
 # isort: split
 # The packages built on the Tensor core (nn, optim, compile, checkpoints, rendering).
-from graphc import nn, optim
+from graphc import linalg, nn, optim
 from graphc.checkpoint import load, save
 from graphc.compile import compile, compile_train_step
 from graphc.render import render
@@ -121,19 +74,70 @@ def get_default_dtype() -> dtype:
     return DEFAULT_FLOAT
 
 
-__all__ = [
-    "Size", "Tensor", "TraceError", "abs", "add", "all", "allclose", "amax", "amin", "any",
-    "arange", "argmax", "argmin", "as_tensor", "bmm", "bool", "cat", "chunk", "clamp", "clip",
-    "compile", "compile_train_step", "concat", "concatenate", "cos", "cuda", "device", "dispatch",
-    "div", "double", "dtype", "empty", "empty_like", "enable_grad", "eq", "equal", "erf", "exp",
-    "eye", "flatten", "float", "float32", "float64", "from_numpy", "full", "full_like", "gather",
-    "ge", "get_default_dtype", "get_num_threads", "gt", "index_select", "inference_mode", "int", "int32", "int64",
-    "is_grad_enabled", "is_tensor", "le", "linspace", "load", "log", "logical_and", "logical_not",
-    "logical_or", "long", "lt", "manual_seed", "masked_fill", "matmul", "max", "maximum", "mean",
-    "min", "minimum", "mm", "mul", "narrow", "ne", "neg", "nn", "no_grad", "numel", "ones",
-    "ones_like", "optim", "permute", "pow", "rand", "rand_like", "randint", "randn", "randn_like",
-    "randperm", "relu", "render", "reshape", "rsqrt", "save", "set_grad_enabled", "set_num_threads", "sigmoid",
-    "sign", "sin", "spec", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "t",
-    "tanh", "tensor", "trace", "transpose", "unbind", "unsqueeze", "var", "where", "zeros",
+__all__ = [  # and every name of graphc.functions
+    "Size",
+    "Tensor",
+    "TraceError",
+    "arange",
+    "as_tensor",
+    "bernoulli",
+    "bool",
+    "compile",
+    "compile_train_step",
+    "cuda",
+    "device",
+    "dispatch",
+    "double",
+    "dtype",
+    "empty",
+    "empty_like",
+    "enable_grad",
+    "eye",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "from_numpy",
+    "full",
+    "full_like",
+    "get_default_dtype",
+    "get_num_threads",
+    "half",
+    "inference_mode",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "is_grad_enabled",
+    "linalg",
+    "linspace",
+    "load",
+    "long",
+    "manual_seed",
+    "multinomial",
+    "nn",
+    "no_grad",
+    "normal",
+    "ones",
+    "ones_like",
+    "optim",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "render",
+    "save",
+    "set_grad_enabled",
+    "set_num_threads",
+    "short",
+    "spec",
+    "tensor",
+    "trace",
+    "uint8",
+    "zeros",
     "zeros_like",
 ]
+__all__.extend(functions.__all__)

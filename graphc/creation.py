@@ -33,6 +33,9 @@ def _infer_dtype(data, array: np.ndarray):
 def tensor(data, dtype=None, device=None, requires_grad: bool = False):
     """A new tensor holding a copy of `data` (nested sequences, scalars, arrays or tensors)."""
     if isinstance(data, _tensor.Tensor):
+        if data._data is None:  # traced: a copy in the graph
+            return _finish(data.clone() if dtype is None else dispatch.cast(data, dtype).clone(),
+                           requires_grad, device)
         array = data._storage()
     else:
         array = np.asarray(data)

@@ -72,8 +72,14 @@ def _eager_apply(op: str, tensors, attrs: dict):
 
 
 def scalar(value, dtype) -> _tensor.Tensor:
-    """A 0-d tensor holding Python scalar `value` as `dtype` (a graph constant while tracing)."""
-    return _tensor.Tensor._wrap(np.asarray(value, dtype=as_dtype(dtype).np))
+    """A 0-d tensor holding Python scalar `value` as `dtype` (a graph constant while tracing);
+    integers out of the dtype's range wrap around, as in PyTorch."""
+    np_dtype = as_dtype(dtype).np
+    if np_dtype.kind in "iu" and isinstance(value, int) and not isinstance(value, bool):
+        info = np.iinfo(np_dtype)
+        if not info.min <= value <= info.max:
+            return _tensor.Tensor._wrap(np.asarray(value).astype(np_dtype))
+    return _tensor.Tensor._wrap(np.asarray(value, dtype=np_dtype))
 
 
 def cast(t: _tensor.Tensor, dtype) -> _tensor.Tensor:

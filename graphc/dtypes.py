@@ -28,15 +28,24 @@ class dtype:
         return (as_dtype, (self.name,))
 
 
-# Promotion order of the supported types: promote(a, b) is the one ranked higher.
+# Promotion order of the supported types: promote(a, b) is the one ranked higher, except where
+# PROMOTE_SPECIAL says otherwise (PyTorch's table: uint8 with int8 is int16).
 bool_ = dtype("bool", 0)
-int32 = dtype("int32", 1)
-int64 = dtype("int64", 2)
-float32 = dtype("float32", 3)
-float64 = dtype("float64", 4)
-BY_NAME = {d.name: d for d in (bool_, int32, int64, float32, float64)}
+uint8 = dtype("uint8", 1)
+int8 = dtype("int8", 2)
+int16 = dtype("int16", 3)
+int32 = dtype("int32", 4)
+int64 = dtype("int64", 5)
+float16 = dtype("float16", 6)
+float32 = dtype("float32", 7)
+float64 = dtype("float64", 8)
+BY_NAME = {d.name: d for d in (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)}
 BY_NUMPY = {d.np: d for d in BY_NAME.values()}
+PROMOTE_SPECIAL = {frozenset((uint8, int8)): int16}
 DEFAULT_FLOAT = float32
+# PyTorch's scalar type names, as its messages and `Tensor.type()` print them.
+TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
+              "int64": "Long", "float16": "Half", "float32": "Float", "float64": "Double"}
 
 
 def as_dtype(value) -> dtype:
@@ -53,6 +62,9 @@ def as_dtype(value) -> dtype:
 
 
 def promote_types(a: dtype, b: dtype) -> dtype:
+    special = PROMOTE_SPECIAL.get(frozenset((a, b)))
+    if special is not None:
+        return special
     return a if a._rank >= b._rank else b
 
 

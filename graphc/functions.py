@@ -6,7 +6,8 @@ import numpy as np
 
 from graphc import dispatch
 from graphc import tensor_core as _tensor
-from graphc.tensor_math import where  # noqa: F401  (re-exported as graphc.where)
+from graphc.tensor_math import where
+from graphc.tensor_matrix import cartesian_prod, einsum, meshgrid, tensordot
 from graphc.tensor_shape import axis_index
 
 
@@ -19,7 +20,57 @@ def _method(name: str):
     return fn
 
 
-for _name in (
+# `graphc.<name>(t, ...)` is `t.<name>(...)` for these Tensor methods.
+METHODS = (
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "movedim",
+    "moveaxis",
+    "repeat_interleave",
+    "scatter",
+    "scatter_add",
+    "scatter_reduce",
+    "take_along_dim",
+    "index_add",
+    "index_fill",
+    "index_put",
+    "masked_select",
+    "nonzero",
+    "argwhere",
+    "tril",
+    "triu",
+    "diag",
+    "diagonal",
+    "diag_embed",
+    "trace",
+    "outer",
+    "ger",
+    "dot",
+    "vdot",
+    "inner",
+    "kron",
+    "cumsum",
+    "cumprod",
+    "cummax",
+    "cummin",
+    "prod",
+    "logsumexp",
+    "std_mean",
+    "var_mean",
+    "aminmax",
+    "count_nonzero",
+    "sort",
+    "argsort",
+    "msort",
+    "topk",
+    "kthvalue",
+    "median",
+    "nanmedian",
+    "mode",
+    "norm",
+    "allclose",
     "exp",
     "log",
     "sqrt",
@@ -82,7 +133,63 @@ for _name in (
     "logical_not",
     "logical_and",
     "logical_or",
-):
+    "softmax",
+    "log_softmax",
+    "log2",
+    "log10",
+    "log1p",
+    "exp2",
+    "expm1",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+    "erfinv",
+    "floor",
+    "ceil",
+    "trunc",
+    "fix",
+    "round",
+    "frac",
+    "reciprocal",
+    "floor_divide",
+    "remainder",
+    "fmod",
+    "divide",
+    "true_divide",
+    "multiply",
+    "subtract",
+    "negative",
+    "lerp",
+    "clamp_min",
+    "clamp_max",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "isposinf",
+    "isneginf",
+    "nan_to_num",
+    "isclose",
+    "bitwise_and",
+    "bitwise_or",
+    "bitwise_xor",
+    "bitwise_not",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
+    "logical_xor",
+)
+for _name in METHODS:
     globals()[_name] = _method(_name)
 
 
@@ -116,13 +223,11 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, _tensor.Tensor)
 
 
-def allclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-    """Eager comparison of two tensors' values (NumPy's rule)."""
-    return bool(
-        np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol, equal_nan=equal_nan)
-    )
-
-
 def equal(a, b) -> bool:
     """True when both tensors have the same shape and values."""
     return tuple(a.shape) == tuple(b.shape) and bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+
+__all__ = ["cartesian_prod", "cat", "concat", "concatenate", "einsum", "equal", "is_tensor",
+           "meshgrid", "stack", "tensordot", "where"]
+__all__.extend(METHODS)

@@ -36,19 +36,33 @@ def _index_tensor(index, size: int, axis: int):
     return dispatch.apply("where", index < 0, index + size, index)
 
 
+def _key_items(key) -> tuple:
+    """The key as a tuple of indices, as PyTorch reads it: a short list holding a sequence, a
+    tensor, a slice, None or Ellipsis is a tuple (NumPy's old rule); other lists are one index."""
+    if isinstance(key, tuple):
+        return key
+    if isinstance(key, list) and len(key) < 32 and any(
+        isinstance(k, (list, tuple, np.ndarray, _tensor.Tensor, slice)) or k is None or k is ...
+        for k in key
+    ):
+        return tuple(key)
+    return (key,)
+
+
 def _entries(x, key) -> list:
     """The key as entries ('int', i) ('slice', s) ('new',) ('index', tensor), Ellipsis expanded."""
-    key = key if isinstance(key, tuple) else (key,)
     items = []
-    for k in key:
-        if isinstance(k, (list, np.ndarray, _tensor.Tensor)):
+    for k in _key_items(key):
+        if isinstance(k, (list, tuple, np.ndarray, _tensor.Tensor)):
             k = k if isinstance(k, _tensor.Tensor) else _tensor.Tensor._wrap(np.asarray(k))
             if k.dtype.name == "bool":
                 items.extend(("index", i) for i in _mask_indices(k))
             else:
                 items.append(("index", k))
         elif isinstance(k, (bool, np.bool_)):
-            raise IndexError("indexing with a Python bool is not supported by graphc")
+            if not k:
+                raise IndexError("indexing with False is not supported by graphc")
+            items.append(("new",))  # True adds a dimension of size 1, as None does
         elif isinstance(k, _INT):
             items.append(("int", int(k)))
         elif isinstance(k, slice):
@@ -163,10 +177,8 @@ def setitem(x, key, value) -> None:
         return
     items = _entries(x, key)
     if any(e[0] == "index" for e in items):
-        raise NotImplementedError(
-            "assignment through integer-tensor indices is only supported on plain eager tensors; "
-            "use graphc.where or build the result with graphc.cat"
-        )
+        x._assign(_put_through_indices(x, items, value))
+        return
     region, _, (starts, stops, steps) = _basic(x, items)
     src = value.expand(region.shape).reshape(
         tuple(len(range(a, b, s)) for a, b, s in zip(starts, stops, steps))
@@ -178,3 +190,61 @@ def _numpy_key(key):
     if isinstance(key, tuple):
         return tuple(_numpy_key(k) for k in key)
     return key._storage() if isinstance(key, _tensor.Tensor) else key
+
+
+def _put_through_indices(x, items, value):
+    """x with `value` written where a key of index tensors (and full slices) points."""
+    if any(e[0] == "slice" and e[1] != slice(None) for e in items) or any(
+        e[0] not in ("index", "slice") for e in items
+    ):
+        raise NotImplementedError(
+            "assignment through integer-tensor indices mixed with ints, partial slices or None "
+            "is only supported on plain eager tensors; use graphc.where or index_put"
+        )
+    axes = [a for a, e in enumerate(items) if e[0] == "index"]
+    indices = [items[a][1] for a in axes]
+    batch = np.broadcast_shapes(*(tuple(i.shape) for i in indices))
+    rest = [a for a in range(x.ndim) if a not in axes]
+    first = axes[0]
+    if axes == list(range(first, first + len(axes))):  # NumPy keeps the batch dims in place
+        shape = (*x.shape[:first], *batch, *x.shape[axes[-1] + 1 :])
+        value = value.expand(shape).movedim(
+            list(range(first, first + len(batch))), list(range(len(batch)))
+        )
+    else:  # and puts them first otherwise
+        value = value.expand((*batch, *(x.shape[a] for a in rest)))
+    result = index_put(x.permute(axes + rest), indices, value, accumulate=False)
+    return result.permute([int(i) for i in np.argsort(axes + rest)])
+
+
+def index_put(x, indices: tuple, values, accumulate: bool):
+    """x with `values` written (or added, with repeats accumulating) at x[indices], where
+    `indices` are index tensors (or bool masks) for x's leading dims."""
+    tensors = []
+    for i in indices:
+        i = i if isinstance(i, _tensor.Tensor) else _tensor.Tensor._wrap(np.asarray(i))
+        tensors.extend(_mask_indices(i) if i.dtype.name == "bool" else [i])
+    if len(tensors) > x.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
+    dims = [x.shape[a] for a in range(len(tensors))]
+    tensors = [_index_tensor(i, n, a) for a, (i, n) in enumerate(zip(tensors, dims))]
+    linear, stride = tensors[-1], 1
+    for index, n in zip(reversed(tensors[:-1]), reversed(dims[1:])):
+        stride *= n
+        linear = linear + index * stride
+    rest = tuple(x.shape[len(dims) :])
+    flat = x.reshape((int(np.prod(dims, dtype=np.int64)), *rest))
+    batch = np.broadcast_shapes(*(tuple(t.shape) for t in tensors))
+    linear = linear.expand(batch).reshape(-1)
+    values = dispatch.cast(_as_tensor(values, x.dtype), x.dtype)
+    values = values.expand((*batch, *rest)).reshape((-1, *rest))
+    if accumulate:
+        out = dispatch.apply("index_add", flat, linear, values, axis=0)
+    else:
+        index = linear.reshape((-1,) + (1,) * len(rest)).expand(tuple(values.shape))
+        out = dispatch.apply("scatter", flat, index, values, axis=0)
+    return out.reshape(x.shape)
+
+
+def _as_tensor(value, dtype):
+    return value if isinstance(value, _tensor.Tensor) else dispatch.scalar(value, dtype)

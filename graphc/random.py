@@ -6,9 +6,11 @@ Compiled graphs stay deterministic: their randomness comes only from int64 key i
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from graphc import state, tracing
+from graphc import dispatch, state, tracing
 from graphc import tensor_core as _tensor
 from graphc.dtypes import DEFAULT_FLOAT, as_dtype
 from graphc.tensor_shape import shape_args
@@ -64,8 +66,8 @@ def uniform(shape, low=0.0, high=1.0, dtype=None):
     return _make(low + (high - low) * _generator.random(tuple(shape), dtype=np_dtype), dtype, False)
 
 
-def normal(shape, mean=0.0, std=1.0, dtype=None):
-    """Eager tensor of normal samples."""
+def normal_tensor(shape, mean=0.0, std=1.0, dtype=None):
+    """Eager tensor of normal samples (from the global generator, as `randn`)."""
     _eager_only("a random tensor")
     dtype = as_dtype(dtype or DEFAULT_FLOAT)
     np_dtype = dtype.np if dtype.is_floating_point else np.float64
@@ -80,7 +82,7 @@ def rand(*size, dtype=None, device=None, requires_grad: bool = False):
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False):
-    t = normal(shape_args(size), dtype=dtype)
+    t = normal_tensor(shape_args(size), dtype=dtype)
     return t.requires_grad_() if requires_grad else t
 
 
@@ -103,3 +105,73 @@ def rand_like(t, dtype=None):
 
 def randn_like(t, dtype=None):
     return randn(t.shape, dtype=dtype or t.dtype)
+
+
+# -- sampling from distributions: key-driven, so the same code runs eagerly and traced ------------
+def uniform_like(shape, dtype=None):
+    """Uniform [0, 1) samples from a fresh random key (a graph input while tracing)."""
+    dtype = as_dtype(dtype or DEFAULT_FLOAT)
+    return dispatch.apply("random_uniform", key_tensor(), shape=tuple(shape), dtype=dtype.name)
+
+
+def standard_normal(shape, dtype=None):
+    """Standard normal samples by the Box-Muller transform of two uniform draws."""
+    shape = tuple(shape)
+    u = uniform_like((2, *shape), "float64" if as_dtype(dtype or DEFAULT_FLOAT).itemsize > 4
+                     else "float32")
+    radius = (-2.0 * (1.0 - u[0]).log()).sqrt()  # 1 - u is in (0, 1]: log never sees 0
+    z = radius * (u[1] * (2 * math.pi)).cos()
+    return dispatch.cast(z, as_dtype(dtype or DEFAULT_FLOAT))
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """1 with probability `input` (or `p`) per element, else 0, in input's dtype."""
+    probs = input if p is None else p
+    u = uniform_like(input.shape, input.dtype if input.dtype.is_floating_point else None)
+    return dispatch.cast(u < probs, input.dtype)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, **kwargs):
+    """Normal samples: `normal(mean, std)` with tensors (their broadcast shape) or
+    `normal(mean, std, size)` with numbers."""
+    if isinstance(mean, _tensor.Tensor) or isinstance(std, _tensor.Tensor):
+        shapes = [tuple(t.shape) for t in (mean, std) if isinstance(t, _tensor.Tensor)]
+        like = next(t for t in (mean, std) if isinstance(t, _tensor.Tensor))
+        if not like.dtype.is_floating_point:
+            raise RuntimeError("normal expects floating point tensors for mean and std")
+        z = standard_normal(np.broadcast_shapes(*shapes), like.dtype)
+    else:
+        if size is None:
+            raise TypeError("normal() with numbers for mean and std needs a size")
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        z = standard_normal(shape_args((size,)), dtype)
+    return z * std + mean
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None):
+    """Category indices drawn with probabilities proportional to the rows of `input`: by the
+    inverse CDF with replacement, by Gumbel top-k without (both exact)."""
+    if input.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if not input.dtype.is_floating_point:
+        raise RuntimeError("multinomial only supports floating-point dtypes for input")
+    n = input.shape[-1]
+    if not replacement and num_samples > n:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without "
+                           "replacement")
+    if input._data is not None:
+        data = input._data
+        if (data < 0).any() or not np.isfinite(data).all():
+            raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        if (data.reshape(-1, n).sum(-1) <= 0).any():
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    rows = input.reshape(-1, n)
+    if replacement:
+        cdf = rows.cumsum(-1)
+        u = uniform_like((rows.shape[0], num_samples), input.dtype) * cdf[:, -1:]
+        picked = (cdf.unsqueeze(1) <= u.unsqueeze(-1)).sum(-1).clamp(max=n - 1)
+    else:
+        gumbel = -(-uniform_like(rows.shape, input.dtype).clamp(min=1e-20).log()).log()
+        picked = (rows.log() + gumbel).topk(num_samples, -1).indices
+    return picked.reshape(*input.shape[:-1], num_samples)

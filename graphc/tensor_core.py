@@ -13,9 +13,13 @@ import numpy as np
 
 from graphc import autograd, creation, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device
-from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT
+from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT, TYPE_NAMES
 from graphc.tensor_math import MathMixin
-from graphc.tensor_shape import ShapeMixin, axis_index, shape_args
+from graphc.tensor_matrix import MatrixMixin
+from graphc.tensor_pointwise import PointwiseMixin
+from graphc.tensor_reduce import ReduceMixin
+from graphc.tensor_scatter import ScatterMixin
+from graphc.tensor_shape import ShapeMixin, axis_index, numpy_keywords, shape_args
 from ir.types import TensorType
 
 
@@ -33,7 +37,7 @@ def array_type(array) -> TensorType:
     return TensorType(array.shape, array.dtype)
 
 
-class Tensor(MathMixin, ShapeMixin):
+class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, ShapeMixin):
     """A multi-dimensional array with PyTorch's API; see the module docstring.
 
     `Tensor(data)` builds a float32 tensor from nested sequences, `Tensor(*sizes)` a zero tensor of
@@ -315,14 +319,7 @@ class Tensor(MathMixin, ShapeMixin):
     def type(self, dtype=None):
         """`type()` names the tensor type; `type(dtype)` converts."""
         if dtype is None:
-            kind = {
-                "float32": "Float",
-                "float64": "Double",
-                "int64": "Long",
-                "int32": "Int",
-                "bool": "Bool",
-            }[self.dtype.name]
-            return f"graphc.{kind}Tensor"
+            return f"graphc.{TYPE_NAMES[self.dtype.name]}Tensor"
         return dispatch.cast(self, dtype)
 
     def float(self) -> Tensor:
@@ -339,6 +336,18 @@ class Tensor(MathMixin, ShapeMixin):
 
     def bool(self) -> Tensor:
         return dispatch.cast(self, "bool")
+
+    def half(self) -> Tensor:
+        return dispatch.cast(self, "float16")
+
+    def short(self) -> Tensor:
+        return dispatch.cast(self, "int16")
+
+    def char(self) -> Tensor:
+        return dispatch.cast(self, "int8")
+
+    def byte(self) -> Tensor:
+        return dispatch.cast(self, "uint8")
 
     def type_as(self, other: Tensor) -> Tensor:
         return dispatch.cast(self, other.dtype)
@@ -384,3 +393,13 @@ class Tensor(MathMixin, ShapeMixin):
         if self._data is None or self._data.flags.c_contiguous:
             return self
         return self.clone()
+
+
+# Methods with a `dim` argument that PyTorch also lets callers spell `axis` (and `keepdims`).
+for _name in (
+    "sum", "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "all", "any",
+    "prod", "cumsum", "cumprod", "cummax", "cummin", "logsumexp", "std_mean", "var_mean",
+    "median", "nanmedian", "mode", "sort", "argsort", "topk", "kthvalue", "count_nonzero",
+    "norm", "softmax", "log_softmax", "squeeze", "unsqueeze", "aminmax",
+):
+    setattr(Tensor, _name, numpy_keywords(getattr(Tensor, _name)))

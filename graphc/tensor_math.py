@@ -8,12 +8,13 @@ from numbers import Number
 import numpy as np
 
 from graphc import dispatch, state
-from graphc.dtypes import DEFAULT_FLOAT, bool_, int64
+from graphc.dtypes import DEFAULT_FLOAT, TYPE_NAMES, bool_, int64
 from graphc.tensor_shape import axis_index, normalize_axes
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 _SCALARS = (Number, np.number, np.bool_)
-_BOOL_ARITHMETIC = ("add", "mul")
+_BOOL_ARITHMETIC = {"add": "bitwise_or", "mul": "bitwise_and", "maximum": "bitwise_or",
+                    "minimum": "bitwise_and"}
 
 
 def _ok(other) -> bool:
@@ -34,13 +35,26 @@ def _binary(op: str, a, b, dtype=None):
         return NotImplemented
     a, b = _operand(a), _operand(b)
     dtype = dtype or dispatch.common_dtype(a, b)
-    if op in _BOOL_ARITHMETIC and dtype is bool_:
+    if dtype is bool_ and op in _BOOL_ARITHMETIC:
         # PyTorch adds bools as logical or and multiplies them as logical and.
-        return _logical(
-            *(x if isinstance(x, MathMixin) else dispatch.scalar(x, "bool") for x in (a, b)),
-            op == "mul",
-        )
+        op = _BOOL_ARITHMETIC[op]
     return dispatch.binary(op, a, b, dtype=dtype)
+
+
+def _bitwise(op: str, a, b):
+    """`a & b`-style ops: integer or bool operands, promoted as PyTorch does."""
+    if not (_ok(a) and _ok(b)):
+        return NotImplemented
+    a, b = _operand(a), _operand(b)
+    dtype = dispatch.common_dtype(a, b)
+    if dtype.is_floating_point:
+        raise NotImplementedError(f'"{op}_cpu" not implemented for \'{_type_name(dtype)}\'')
+    return dispatch.binary(op, a, b, dtype=dtype)
+
+
+def _type_name(dtype) -> str:
+    """PyTorch's scalar type name of a dtype ('Float', 'Long', ...), as its messages print it."""
+    return TYPE_NAMES[dtype.name]
 
 
 def _div_dtype(a, b):
@@ -62,18 +76,29 @@ def _unary_float(op: str):
     return method
 
 
-def _binary_method(op: str, reflected: bool = False):
+def operator_method(op: str, reflected: bool = False, combine=None):
+    """The method `self <op> other` (or `other <op> self` when reflected) computed by
+    `combine(op, a, b)` (default: promote both operands and apply the op)."""
+    combine = combine or _binary
     if reflected:
 
         def method(self, other):
-            return _binary(op, other, self)
+            return combine(op, other, self)
     else:
 
         def method(self, other):
-            return _binary(op, self, other)
+            return combine(op, self, other)
 
     method.__name__ = f"__r{op}__" if reflected else op
     return method
+
+
+def _binary_method(op: str, reflected: bool = False):
+    return operator_method(op, reflected)
+
+
+def _bitwise_method(op: str, reflected: bool = False):
+    return operator_method(op, reflected, _bitwise)
 
 
 class MathMixin:
@@ -112,13 +137,6 @@ class MathMixin:
             _binary("div", other, self, _div_dtype(self, other)) if _ok(other) else NotImplemented
         )
 
-    def div(self, other, rounding_mode=None):
-        if rounding_mode is not None:
-            raise NotImplementedError("div(rounding_mode=...) is not supported by graphc")
-        return self / other
-
-    divide = true_divide = div
-
     def __matmul__(self, other):
         return self.matmul(other)
 
@@ -141,20 +159,37 @@ class MathMixin:
     abs = __abs__
 
     def __invert__(self):
-        if self.dtype.name != "bool":
-            raise TypeError("~ (bitwise not) is only supported on bool tensors in graphc")
-        return self == False
+        if self.dtype is bool_:
+            return dispatch.apply("logical_not", self)
+        if self.dtype.is_floating_point:
+            raise TypeError(
+                "~ (operator.invert) is only implemented on integer and Boolean-type tensors"
+            )
+        return dispatch.apply("bitwise_not", self)
 
-    logical_not = __invert__
+    bitwise_not = __invert__
+    __and__ = bitwise_and = _bitwise_method("bitwise_and")
+    __rand__ = _bitwise_method("bitwise_and", reflected=True)
+    __or__ = bitwise_or = _bitwise_method("bitwise_or")
+    __ror__ = _bitwise_method("bitwise_or", reflected=True)
+    __xor__ = bitwise_xor = _bitwise_method("bitwise_xor")
+    __rxor__ = _bitwise_method("bitwise_xor", reflected=True)
+    __lshift__ = bitwise_left_shift = _bitwise_method("left_shift")
+    __rlshift__ = _bitwise_method("left_shift", reflected=True)
+    __rshift__ = bitwise_right_shift = _bitwise_method("right_shift")
+    __rrshift__ = _bitwise_method("right_shift", reflected=True)
 
-    def __and__(self, other):
-        return _logical(self, other, True)
+    def logical_not(self):
+        return dispatch.apply("logical_not", _as_bool(self))
 
-    def __or__(self, other):
-        return _logical(self, other, False)
+    def logical_and(self, other):
+        return _as_bool(self) & _as_bool(other)
 
-    __rand__, __ror__ = __and__, __or__
-    logical_and, logical_or = __and__, __or__
+    def logical_or(self, other):
+        return _as_bool(self) | _as_bool(other)
+
+    def logical_xor(self, other):
+        return _as_bool(self) ^ _as_bool(other)
 
     # -- math --------------------------------------------------------------------------------------
     exp = _unary_float("exp")
@@ -173,20 +208,11 @@ class MathMixin:
         return 1.0 / self.sqrt()
 
     def square(self):
-        return self * self
+        x = dispatch.cast(self, int64) if self.dtype is bool_ else self
+        return x * x
 
     def relu(self):
         return dispatch.apply("relu", self)
-
-    def clamp(self, min=None, max=None):
-        x = self
-        if min is not None:
-            x = where(x < min, min, x)
-        if max is not None:
-            x = where(x > max, max, x)
-        return x
-
-    clip = clamp
 
     def masked_fill(self, mask, value):
         return dispatch.apply(
@@ -239,9 +265,9 @@ class MathMixin:
         if not x.dtype.is_floating_point:
             raise RuntimeError(
                 "mean(): could not infer output dtype. Input dtype must be either a floating point "
-                f"or complex dtype. Got: {x.type()[7:-6]}"
+                f"or complex dtype. Got: {_type_name(x.dtype)}"
             )
-        axes = normalize_axes(dim, x.ndim) if x.ndim else ()
+        axes = normalize_axes(dim, x.ndim)
         count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
         return x.sum(dim, keepdim) / dispatch.scalar(count, x.dtype)
 
@@ -249,13 +275,16 @@ class MathMixin:
         correction = (
             (1 if unbiased is None or unbiased else 0) if correction is None else correction
         )
-        axes = normalize_axes(dim, self.ndim) if self.ndim else ()
+        axes = normalize_axes(dim, self.ndim)
         count = int(np.prod([self.shape[a] for a in axes], dtype=np.int64))
         centered = self - self.mean(axes or None, keepdim=True)
         return (centered * centered).sum(axes or None, keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        var = self.var(dim, unbiased, keepdim, correction=correction)
+        # PyTorch's gradient of a zero std is 0: sqrt never sees the zeros.
+        constant = var == 0
+        return where(constant, 0.0, where(constant, 1.0, var).sqrt())
 
     def max(self, dim=None, keepdim: bool = False):
         """max() over all, max(dim) -> (values, indices), or max(other) elementwise."""
@@ -307,12 +336,6 @@ class MathMixin:
     def mul_(self, other):
         return self._assign(self * other)
 
-    def div_(self, other):
-        return self._assign(self / other)
-
-    def clamp_(self, min=None, max=None):
-        return self._assign(self.clamp(min, max))
-
     def masked_fill_(self, mask, value):
         return self._assign(self.masked_fill(mask, value))
 
@@ -338,7 +361,22 @@ class MathMixin:
     def normal_(self, mean: float = 0.0, std: float = 1.0):
         from graphc import random
 
-        return self._assign(random.normal(self.shape, mean, std, self.dtype))
+        return self._assign(random.normal_tensor(self.shape, mean, std, self.dtype))
+
+    def bernoulli(self, p=None, *, generator=None):
+        from graphc import random
+
+        return random.bernoulli(self, p)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        from graphc import random
+
+        return self._assign(random.bernoulli(self, p))
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator=None):
+        from graphc import random
+
+        return random.multinomial(self, num_samples, replacement)
 
     def _assign(self, result):
         """Make `self` hold `result`: the one place in-place semantics are decided.
@@ -384,8 +422,8 @@ def _fit(target, result):
         return result
     if not np.can_cast(result.dtype.np, target.dtype.np, "same_kind"):
         raise RuntimeError(
-            f"result type {result.type()[7:-6]} can't be cast to the desired output type "
-            f"{target.type()[7:-6]}"
+            f"result type {_type_name(result.dtype)} can't be cast to the desired output type "
+            f"{_type_name(target.dtype)}"
         )
     return dispatch.cast(result, target.dtype)
 
@@ -398,32 +436,30 @@ def _plain(value, dtype):
 
 
 def _as_bool(mask):
-    return mask if mask.dtype.name == "bool" else dispatch.cast(mask, "bool")
-
-
-def _logical(a, b, is_and: bool):
-    if not _ok(b):
-        return NotImplemented
-    a = _as_bool(a)
-    b = _as_bool(b) if isinstance(b, MathMixin) else dispatch.scalar(bool(b), "bool")
-    true = dispatch.scalar(True, "bool")
-    false = dispatch.scalar(False, "bool")
-    return dispatch.apply("where", a, b, false) if is_and else dispatch.apply("where", a, true, b)
+    """`mask != 0` as a bool tensor (Python scalars and arrays too)."""
+    if not isinstance(mask, MathMixin):
+        mask = _operand(mask)
+        if not isinstance(mask, MathMixin):
+            return dispatch.scalar(bool(mask), "bool")
+    return mask if mask.dtype is bool_ else dispatch.cast(mask, "bool")
 
 
 def _reduce(op: str, x, dim, keepdim: bool):
+    axes = normalize_axes(dim, x.ndim)
     if x.ndim == 0:
         return x
-    axes = normalize_axes(dim, x.ndim)
+    if x.dtype is bool_:  # max/min of bools: any/all
+        return dispatch.cast(_reduce(op, dispatch.cast(x, int64), dim, keepdim), bool_)
     return dispatch.apply(op, x, axes=axes, keepdims=bool(keepdim))
 
 
 def _arg(op: str, x, dim, keepdim: bool):
     if dim is None:
         return dispatch.apply(op, x.reshape(-1), axis=0, keepdims=False)
+    axis = axis_index(dim, x.ndim)
     if x.ndim == 0:
         return dispatch.cast(x * 0, int64)
-    return dispatch.apply(op, x, axis=axis_index(dim, x.ndim), keepdims=bool(keepdim))
+    return dispatch.apply(op, x, axis=axis, keepdims=bool(keepdim))
 
 
 def _extreme(x, reduce_op, arg_op, pairwise_op, dim, keepdim):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from graphc import dispatch, indexing
@@ -18,11 +20,41 @@ def axis_index(d: int, ndim: int) -> int:
 
 
 def normalize_axes(dim, ndim: int) -> tuple:
-    """`dim` (None = all, an int or a sequence of ints) as sorted, non-negative axes."""
+    """`dim` (None = all, an int or a sequence of ints) as sorted, non-negative axes.
+
+    A 0-d tensor accepts dims 0 and -1 (and has no axes to reduce), as in PyTorch.
+    """
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    return tuple(sorted(axis_index(d, ndim) for d in dims))
+    axes = [axis_index(d, ndim) for d in dims]
+    for i, a in enumerate(axes):
+        if a in axes[:i]:
+            raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+    return tuple(sorted(axes)) if ndim else ()
+
+
+def along(fn, input, dim: int):
+    """`fn(x, axis)` applied along `dim`; a 0-d input is one element along its only dim (0)."""
+    axis = axis_index(dim, input.ndim)
+    if input.ndim == 0:
+        return fn(input.reshape(1), 0).reshape(())
+    return fn(input, axis)
+
+
+def numpy_keywords(method):
+    """`method` also taking NumPy's spellings, as PyTorch does: axis= for dim=, keepdims= for
+    keepdim=."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if "axis" in kwargs:
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 def shape_args(args) -> tuple:
@@ -53,7 +85,16 @@ class ShapeMixin:
         shape = infer_shape(shape_args(shape), self.numel(), self.shape)
         return self if shape == tuple(self.shape) else dispatch.apply("reshape", self, shape=shape)
 
-    view = reshape
+    def view(self, *shape):
+        """A tensor of the same elements in another shape, or (given a dtype) the same bytes
+        read as that dtype."""
+        from graphc.dtypes import dtype
+
+        if len(shape) == 1 and isinstance(shape[0], dtype):
+            if shape[0] is self.dtype:
+                return self
+            return dispatch.apply("bitcast", self, dtype=shape[0].name)
+        return self.reshape(*shape)
 
     def view_as(self, other):
         return self.reshape(other.shape)
@@ -112,7 +153,7 @@ class ShapeMixin:
 
     def squeeze(self, dim=None):
         shape = self.shape
-        axes = normalize_axes(dim, self.ndim) if self.ndim else ()
+        axes = normalize_axes(dim, self.ndim)
         return self.reshape(tuple(d for i, d in enumerate(shape) if not (i in axes and d == 1)))
 
     def expand(self, *sizes):
@@ -170,8 +211,93 @@ class ShapeMixin:
         key[axis_index(dim, self.ndim)] = slice(start, start + length)
         return self[tuple(key)]
 
-    def gather(self, dim: int, index):
-        return dispatch.apply("gather", self, index, axis=axis_index(dim, self.ndim))
+    def flip(self, *dims):
+        axes = normalize_axes(shape_args(dims), self.ndim)
+        return dispatch.apply("flip", self, axes=axes) if axes else self
+
+    def fliplr(self):
+        if self.ndim < 2:
+            raise RuntimeError("Input must be >= 2-d.")
+        return self.flip(1)
+
+    def flipud(self):
+        if self.ndim < 1:
+            raise RuntimeError("Input must be >= 1-d.")
+        return self.flip(0)
+
+    def roll(self, shifts, dims=None):
+        """Elements shifted cyclically by `shifts` along `dims` (the flattened tensor if None)."""
+        if dims is None:
+            return self.flatten().roll(shifts, 0).reshape(self.shape)
+        shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(
+                f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}"
+            )
+        x = self
+        for shift, dim in zip(shifts, dims):
+            axis = axis_index(dim, x.ndim)
+            n = x.shape[axis] if x.ndim else 1
+            shift = int(shift) % n if n else 0
+            if shift:
+                x = _cat([x.narrow(axis, n - shift, shift), x.narrow(axis, 0, n - shift)], axis)
+        return x
+
+    def movedim(self, source, destination):
+        source = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
+        destination = (
+            (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+        )
+        src = [axis_index(d, self.ndim) for d in source]
+        dst = [axis_index(d, self.ndim) for d in destination]
+        rest = iter(a for a in range(self.ndim) if a not in src)
+        placed = dict(zip(dst, src))
+        return self.permute([placed[i] if i in placed else next(rest) for i in range(self.ndim)])
+
+    moveaxis = movedim
+
+    def unfold(self, dimension: int, size: int, step: int):
+        """Windows of `size` elements every `step` along `dimension`, as a new last dim."""
+        axis = axis_index(dimension, self.ndim)
+        n = self.shape[axis] if self.ndim else 1
+        if size > n:
+            raise RuntimeError(
+                f"maximum size for tensor at dimension {axis} is {n} but size is {size}"
+            )
+        if step <= 0:
+            raise RuntimeError(f"step is {step} but must be > 0")
+        windows = np.arange(0, n - size + 1, step)[:, None] + np.arange(size)[None, :]
+        if self.ndim == 0:
+            return self.reshape(1)
+        picked = indexing.take(self, windows, axis)  # (..., windows, size, ...)
+        return picked.movedim(axis + 1, -1)
+
+    def repeat_interleave(self, repeats, dim=None, *, output_size=None):
+        """Each element repeated `repeats` times (an int, or one count per element) along `dim`
+        (of the flattened tensor if None)."""
+        x = self.flatten() if dim is None else self
+        axis = 0 if dim is None else axis_index(dim, x.ndim)
+        if isinstance(repeats, (int, np.integer)):
+            if x.ndim == 0:
+                x, axis = x.reshape(1), 0
+            shape = tuple(x.shape)
+            expanded = x.unsqueeze(axis + 1).expand(
+                *shape[: axis + 1], int(repeats), *shape[axis + 1 :]
+            )
+            return expanded.reshape(*shape[:axis], shape[axis] * int(repeats), *shape[axis + 1 :])
+        if repeats._data is None:
+            from graphc import tracing
+
+            raise tracing.TraceError.for_value(
+                repeats, "repeat_interleave with tensor repeats (its result shape depends on them)",
+                hint="give the repeats as a Python int or an eager tensor",
+            )
+        counts = repeats._data.reshape(-1)
+        n = x.shape[axis] if x.ndim else 1
+        if counts.size not in (1, n):
+            raise RuntimeError("repeats must have the same size as input along dim")
+        return indexing.take(x, np.repeat(np.arange(n), np.broadcast_to(counts, (n,))), axis)
 
     def index_select(self, dim: int, index):
         return indexing.take(self, index, axis_index(dim, self.ndim))
@@ -181,3 +307,7 @@ class ShapeMixin:
 
     def __setitem__(self, key, value) -> None:
         indexing.setitem(self, key, value)
+
+
+def _cat(tensors, axis: int):
+    return dispatch.apply("concat", *tensors, axis=axis)

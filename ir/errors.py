@@ -5,8 +5,9 @@ class GraphError(Exception):
     """Base class for IR errors."""
 
 
-class ShapeError(GraphError):
-    """An op was given operands whose shapes, dtypes or attributes do not fit its rule."""
+class ShapeError(GraphError, RuntimeError):
+    """An op was given operands whose shapes, dtypes or attributes do not fit its rule (a
+    RuntimeError, the class PyTorch raises for such mistakes)."""
 
 
 class VerifyError(GraphError):

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DTYPES = ("float32", "float64", "int64", "int32", "bool")
-FLOAT_DTYPES = ("float32", "float64")
-SHORT_NAMES = {"float32": "f32", "float64": "f64", "int64": "i64", "int32": "i32", "bool": "bool"}
+DTYPES = ("float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")
+FLOAT_DTYPES = ("float32", "float64", "float16")
+SHORT_NAMES = {"float32": "f32", "float64": "f64", "float16": "f16", "int64": "i64", "int32": "i32",
+               "int16": "i16", "int8": "i8", "uint8": "u8", "bool": "bool"}
 LONG_NAMES = {short: long for long, short in SHORT_NAMES.items()}
 
 

@@ -9,8 +9,28 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import graphc
 from graphc.dispatch import apply
+from graphc.nn.functional_activations import (  # noqa: F401  (re-exported: F.hardtanh etc.)
+    celu,
+    elu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    relu6,
+    selu,
+    softplus,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
 from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.)
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -19,6 +39,7 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.
     mse_loss,
     nll_loss,
 )
+from graphc.tensor_shape import along
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -80,12 +101,6 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     return graphc.where(input > 0, input, input * negative_slope)
 
 
-def elu(input, alpha: float = 1.0, inplace: bool = False):
-    # exp of min(x, 0): the unselected branch must not overflow (0 * inf would poison gradients).
-    negative = apply("minimum", input, _scalar(0.0, input))
-    return graphc.where(input > 0, input, (graphc.exp(negative) - 1.0) * alpha)
-
-
 def gelu(input, approximate: str = "none"):
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
@@ -99,19 +114,6 @@ def silu(input, inplace: bool = False):
     return input * graphc.sigmoid(input)
 
 
-def softplus(input, beta: float = 1.0, threshold: float = 20.0):
-    """log(1 + exp(beta * x)) / beta, computed without overflow; linear above `threshold`."""
-    z = input * beta if beta != 1 else input
-    stable = graphc.relu(z) + graphc.log(graphc.exp(-z.abs()) + 1.0)
-    if beta != 1:
-        stable = stable * (1.0 / beta)
-    return graphc.where(z > threshold, input, stable)
-
-
-def mish(input, inplace: bool = False):
-    return input * graphc.tanh(softplus(input))
-
-
 def prelu(input, weight):
     """max(0, x) + weight * min(0, x) with one slope per channel (dim 1) or one in all."""
     if input.ndim >= 2 and weight.numel() > 1:
@@ -119,21 +121,44 @@ def prelu(input, weight):
     return graphc.where(input > 0, input, input * weight)
 
 
-def softmax(input, dim: int | None = None, dtype=None):
-    if dtype is not None:
-        input = input.type(dtype)
-    dim = _implicit_dim(input) if dim is None else dim
-    e = graphc.exp(input - _detached_max(input, dim))
-    return e / e.sum(dim, keepdim=True)
+def _softmax(x, axis: int):
+    if x.numel() == 0:
+        return x.clone()
+    e = graphc.exp(x - _detached_max(x, axis))
+    return e / e.sum(axis, keepdim=True)
 
 
-def log_softmax(input, dim: int | None = None, dtype=None):
+def _log_softmax(x, axis: int):
+    if x.numel() == 0:
+        return x.clone()
+    z = x - _detached_max(x, axis)
+    return z - graphc.log(graphc.exp(z).sum(axis, keepdim=True))
+
+
+def softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
+    """exp(x) / sum(exp(x)) along `dim`, shifted by the max so large logits stay finite."""
+    input = input.type(dtype) if dtype is not None else _float(input)
+    return along(_softmax, input, _implicit_dim(input) if dim is None else dim)
+
+
+def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
     """x - logsumexp(x) along `dim`, shifted by the max so large logits stay finite."""
-    if dtype is not None:
-        input = input.type(dtype)
-    dim = _implicit_dim(input) if dim is None else dim
-    z = input - _detached_max(input, dim)
-    return z - graphc.log(graphc.exp(z).sum(dim, keepdim=True))
+    input = input.type(dtype) if dtype is not None else _float(input)
+    return along(_log_softmax, input, _implicit_dim(input) if dim is None else dim)
+
+
+def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
+    """softmax(-x) along `dim`."""
+    input = input.type(dtype) if dtype is not None else _float(input)
+    return softmax(-input, _implicit_dim(input) if dim is None else dim)
+
+
+def _float(x):
+    if not x.dtype.is_floating_point and x.numel():
+        raise NotImplementedError(
+            f'"softmax_lastdim_kernel_impl" not implemented for \'{x.type()[7:-6]}\''
+        )
+    return x
 
 
 def _implicit_dim(input) -> int:
@@ -223,17 +248,80 @@ def one_hot(tensor, num_classes: int = -1):
 
 
 def pad(input, pad, mode: str = "constant", value: float | None = None):
-    """Pad with `value`; `pad` lists (before, after) pairs from the last dim backwards."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad mode {mode!r} is not supported; only 'constant' is")
-    if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError(f"padding length {len(pad)} is invalid for a {input.ndim}-d input")
-    if any(p < 0 for p in pad):
-        raise NotImplementedError("negative padding is not supported")
-    pads = [(0, 0)] * input.ndim
+    """Pad (or crop, where negative) by `pad`: (before, after) pairs from the last dim backwards.
+
+    Modes: 'constant' (with `value`), 'reflect' (mirror without the edge), 'replicate' (repeat
+    the edge), 'circular' (wrap around).
+    """
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError(
+            "Padding length should be less than or equal to two times the input dimension but "
+            f"got padding length {len(pad)} and input of dimension {input.ndim}"
+        )
+    pairs = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
-        pads[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return apply("pad", input, pads=tuple(pads), value=float(value or 0.0))
+        pairs[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    if mode == "constant":
+        return _pad_constant(input, pairs, 0.0 if value is None else value)
+    if mode not in PAD_INDEX:
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    size = len(pad) // 2
+    if size not in (1, 2, 3) or input.ndim not in (size + 1, size + 2):
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor."
+        )
+    out = _pad_constant(input, [(min(lo, 0), min(hi, 0)) for lo, hi in pairs], 0)  # crops
+    for axis, (lo, hi) in enumerate(pairs):
+        lo, hi = max(lo, 0), max(hi, 0)
+        if lo or hi:
+            index = PAD_INDEX[mode](out.shape[axis], lo, hi, axis, input.shape)
+            out = apply("take", out, graphc.tensor(index), axis=axis)
+    return out
+
+
+def _pad_constant(input, pairs, value):
+    """Constant padding; negative amounts crop first."""
+    crop = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(input.shape, pairs))
+    if any(lo < 0 or hi < 0 for lo, hi in pairs):
+        input = input[crop]
+    pads = tuple((max(lo, 0), max(hi, 0)) for lo, hi in pairs)
+    if not any(lo or hi for lo, hi in pads):
+        return input
+    if not input.dtype.is_floating_point:
+        value = bool(value) if input.dtype is graphc.bool else int(value)
+    return apply("pad", input, pads=pads, value=value)
+
+
+def _reflect_index(n, lo, hi, axis, shape):
+    if max(lo, hi) >= n:
+        raise RuntimeError(
+            "Argument #4: Padding size should be less than the corresponding input dimension, but "
+            f"got: padding ({lo}, {hi}) at dimension {axis} of input {list(shape)}"
+        )
+    period = max(2 * n - 2, 1)
+    i = np.arange(-lo, n + hi) % period
+    return np.where(i < n, i, period - i)
+
+
+def _replicate_index(n, lo, hi, axis, shape):
+    return np.clip(np.arange(-lo, n + hi), 0, n - 1)
+
+
+def _circular_index(n, lo, hi, axis, shape):
+    if max(lo, hi) > n:
+        raise RuntimeError("Padding value causes wrapping around more than once.")
+    return np.arange(-lo, n + hi) % n
+
+
+PAD_INDEX = {"reflect": _reflect_index, "replicate": _replicate_index,
+             "circular": _circular_index}
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
+    """input / max(||input||_p over `dim`, eps)."""
+    return input / input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
 
 
 def flatten(input, start_dim: int = 0, end_dim: int = -1):
@@ -269,6 +357,38 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
             for g in range(groups)
         ], 1)
     return out if bias is None else out + bias.reshape((1, -1, 1, 1))
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
+    """im2col: (N, C, H, W) -> (N, C * kh * kw, L), one column per sliding window."""
+    if input.ndim not in (3, 4):
+        raise NotImplementedError(
+            f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)"
+        )
+    if input.ndim == 3:
+        return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(_pair, (kernel_size, dilation, padding, stride))
+    x = apply("pad", input, pads=((0, 0), (0, 0), (ph, ph), (pw, pw)), value=0.0)
+    rows = _windows(x.shape[2], kh, dh, sh)  # (out_h, kh)
+    cols = _windows(x.shape[3], kw, dw, sw)  # (out_w, kw)
+    if rows.size == 0 or cols.size == 0:
+        raise RuntimeError(
+            f"Given input with spatial size {tuple(input.shape[2:])}, kernel_size "
+            f"{(kh, kw)}, dilation {(dh, dw)}, padding {(ph, pw)}, calculated shape of the "
+            "array of sliding blocks is non-positive"
+        )
+    x = apply("take", x, graphc.tensor(rows), axis=2)  # (N, C, out_h, kh, W)
+    x = apply("take", x, graphc.tensor(cols), axis=4)  # (N, C, out_h, kh, out_w, kw)
+    n, c, out_h, _, out_w, _ = x.shape
+    return x.permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, out_h * out_w)
+
+
+def _windows(n: int, kernel: int, dilation: int, stride: int) -> np.ndarray:
+    """Indices of each sliding window along one dim: (windows, kernel)."""
+    count = (n - dilation * (kernel - 1) - 1) // stride + 1
+    if count <= 0:
+        return np.zeros((0, kernel), np.int64)
+    return np.arange(count)[:, None] * stride + np.arange(kernel)[None, :] * dilation
 
 
 @_unbatched

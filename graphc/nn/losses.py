@@ -57,8 +57,27 @@ def _weighted_reduce(loss, per_element, reduction: str):
     return _reduce(loss, reduction)
 
 
+def _check_class_target(input, target) -> None:
+    """PyTorch's checks of class-index targets: integer, with input's shape less the class dim."""
+    if input.ndim <= 2 and target.ndim != input.ndim - 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if input.ndim >= 2 and target.shape[0] != input.shape[0]:
+        raise ValueError(
+            f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+            f"({target.shape[0]})."
+        )
+    expect = [input.shape[0], *input.shape[2:]] if input.ndim >= 2 else []
+    if list(target.shape) != expect:
+        raise RuntimeError(f"Expected target size {expect}, got {list(target.shape)}")
+    if target.dtype.is_floating_point or target.dtype is graphc.bool:
+        raise RuntimeError(
+            f"expected target dtype to be Long or Byte, but got {target.type()[7:-6]}"
+        )
+
+
 def nll_loss(input, target, weight=None, ignore_index: int | None = None, reduction: str = "mean"):
     """Negative log-likelihood of class indices: input (N, C, ...) log-probs, target (N, ...)."""
+    _check_class_target(input, target)
     if input.ndim == 1:
         loss = nll_loss(input.unsqueeze(0), target.unsqueeze(0), weight, ignore_index, reduction)
         return loss.squeeze(0) if reduction == "none" else loss
@@ -75,12 +94,19 @@ def cross_entropy(input, target, weight=None, ignore_index: int | None = None,
     default) drops targets equal to it; `weight` rescales each class.
     """
     _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        _check_class_target(input, target)
     class_dim = 1 if input.ndim >= 2 else 0
     classes = input.shape[class_dim]
     logp = graphc.nn.functional.log_softmax(input, class_dim)
     if weight is not None:
         weight_b = weight.reshape((classes,) + (1,) * (input.ndim - class_dim - 1))
-    if target.dtype in (graphc.float32, graphc.float64):
+    if tuple(target.shape) == tuple(input.shape):
+        if not target.dtype.is_floating_point:
+            raise RuntimeError(
+                "Expected floating point type for target with class probabilities, got "
+                f"{target.type()[7:-6]}"
+            )
         if label_smoothing > 0:
             target = target * (1.0 - label_smoothing) + label_smoothing / classes
         terms = logp * target if weight is None else logp * target * weight_b

@@ -1,6 +1,7 @@
 """The primitive op set. Importing this package registers every op."""
 
 from ir.ops import (  # noqa: F401
+    bitwise,
     call,
     collective,
     conv,
@@ -8,7 +9,10 @@ from ir.ops import (  # noqa: F401
     elementwise,
     indexing,
     linalg,
+    math,
     reduce,
+    scan,
     shape,
+    sort,
 )
 from ir.ops.registry import OPS, Attr, OpDef, define_op, get_op, no_grad  # noqa: F401

@@ -1,4 +1,4 @@
-"""Ops that create values: full, and the random mask for dropout."""
+"""Ops that create values: full, uniform random samples, and the random mask for dropout."""
 
 from __future__ import annotations
 
@@ -51,4 +51,13 @@ define_op(
     impl=lambda xp, key, *, shape, p, dtype: (uniform(xp, key, shape) < p).astype(dtype),
     vjp=no_grad,
     doc="1 with probability p (keep), else 0; all randomness comes from the int64 `key` input.",
+)
+define_op(
+    "random_uniform",
+    traits={RANDOM, CREATION},
+    attrs={"shape": Attr(tuple), "dtype": Attr(str, "float32")},
+    shape=lambda key, *, shape, dtype: _mask_type(key, shape=shape, p=0.5, dtype=dtype),
+    impl=lambda xp, key, *, shape, dtype: uniform(xp, key, shape).astype(dtype),
+    vjp=no_grad,
+    doc="Uniform samples in [0, 1); all randomness comes from the int64 `key` input.",
 )

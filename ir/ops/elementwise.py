@@ -178,20 +178,23 @@ define_ufunc(
 )
 
 
-def _special_ufunc(name):
-    """(impl, write) of scipy.special / cupyx.scipy.special ufunc `name`."""
-    return (lambda xp, x: getattr(special(xp), name)(x),
-            lambda xp, out, x: getattr(special(xp), name)(x, out=out))
+def define_special(name, scipy_name, *, c_expr, vjp):
+    """A float op that is scipy.special (cupyx.scipy.special) ufunc `scipy_name`; SciPy computes
+    float16 in float64 and returns it so: the result is rounded back to the operand's dtype."""
+    return define_op(
+        name,
+        traits=UNARY_TRAITS,
+        shape=same_float,
+        impl=lambda xp, x: getattr(special(xp), scipy_name)(x).astype(x.dtype, copy=False),
+        write=lambda xp, out, x: getattr(special(xp), scipy_name)(x, out=out),
+        inplace=(0,),
+        c_expr=c_expr,
+        vjp=vjp,
+    )
 
 
-_sigmoid_impl, _sigmoid_write = _special_ufunc("expit")  # stable for large |x|
-define_op(
-    "sigmoid",
-    traits=UNARY_TRAITS,
-    shape=same_float,
-    impl=_sigmoid_impl,
-    write=_sigmoid_write,
-    inplace=(0,),
+define_special(
+    "sigmoid", "expit",  # stable for large |x|
     c_expr="(1 / (1 + exp(-{0})))",
     vjp=lambda b, g, out, x: (b.mul(g, b.mul(out, b.sub(b.scalar_like(1, out), out))),),
 )
@@ -203,17 +206,7 @@ def _erf_vjp(b, g, out, x):
     return (b.mul(g, slope),)
 
 
-_erf_impl, _erf_write = _special_ufunc("erf")
-define_op(
-    "erf",
-    traits=UNARY_TRAITS,
-    shape=same_float,
-    impl=_erf_impl,
-    write=_erf_write,
-    inplace=(0,),
-    c_expr="erf({0})",
-    vjp=_erf_vjp,
-)
+define_special("erf", "erf", c_expr="erf({0})", vjp=_erf_vjp)
 define_op(
     "relu",
     traits=UNARY_TRAITS | {IDEMPOTENT},
@@ -287,9 +280,13 @@ define_ufunc(
 
 
 def _pow_vjp(b, g, out, x, y):
-    one = b.scalar_like(1, y)
-    gx = b.mul(g, b.mul(y, b.pow(x, b.sub(y, one))))
-    gy = b.mul(g, b.mul(out, b.log(x)))  # only meaningful for x > 0; DCE drops it for constant y
+    # PyTorch's rules: no x-gradient where y == 0 (x ** 0 is constant, even at x = 0), no
+    # y-gradient where x == 0 and y >= 0 (0 ** y is constant there); elsewhere the calculus.
+    zero, one = b.scalar_like(0, y), b.scalar_like(1, y)
+    slope = b.mul(y, b.pow(x, b.sub(y, one)))
+    gx = b.mul(g, b.where(b.eq(y, zero), zero, slope))
+    flat = b.bitwise_and(b.eq(x, zero), b.ge(y, zero))
+    gy = b.mul(g, b.where(flat, zero, b.mul(out, b.log(x))))  # DCE drops it for constant y
     return b.unbroadcast(gx, x), b.unbroadcast(gy, y)
 
 
@@ -297,7 +294,7 @@ define_ufunc(
     "pow", "power",
     traits=BINARY_TRAITS,
     arity=2,
-    shape=float_binary,
+    shape=numeric_binary,
     c_expr="pow({0}, {1})",
     identity={1: 1},
     vjp=_pow_vjp,

@@ -32,15 +32,22 @@ def _accumulate(xp, base, linear, src):
     return base + total.astype(base.dtype, copy=False).reshape(base.shape)
 
 
-# -- gather (take_along_axis) and scatter_add ------------------------------------------------------
+# -- gather (take_along_axis), scatter, scatter_add, scatter_reduce --------------------------------
 def _gather_type(x: TensorType, idx: TensorType, *, axis) -> TensorType:
     _check_index(idx)
     axis = check_axis(axis, x.ndim)
     if idx.ndim != x.ndim or any(
-        d != e for i, (d, e) in enumerate(zip(idx.shape, x.shape)) if i != axis
+        d > e for i, (d, e) in enumerate(zip(idx.shape, x.shape)) if i != axis
     ):
-        raise ShapeError(f"indices {idx.shape} must match {x.shape} except along axis {axis}")
+        raise ShapeError(f"indices {idx.shape} must not exceed {x.shape} except along axis {axis}")
     return TensorType(idx.shape, x.dtype)
+
+
+def _gather_impl(xp, x, idx, *, axis):
+    # Indices may cover only a corner of x off the axis (PyTorch's rule): read that corner.
+    axis %= x.ndim
+    corner = tuple(slice(None) if i == axis else slice(0, d) for i, d in enumerate(idx.shape))
+    return xp.take_along_axis(x[corner], _wrap(xp, idx, x.shape[axis]), axis=axis)
 
 
 define_op(
@@ -49,18 +56,17 @@ define_op(
     arity=2,
     fusion=FUSE_INJECTIVE,
     shape=_gather_type,
-    impl=lambda xp, x, idx, *, axis: xp.take_along_axis(
-        x, _wrap(xp, idx, x.shape[axis]), axis=axis
-    ),
+    impl=_gather_impl,
     vjp=lambda b, g, out, x, idx, *, axis: (
         b.scatter_add(b.zeros(x.type), idx, g, axis=axis),
         None,
     ),
-    doc="out[..., i, ...] = x[..., idx[..., i, ...], ...] along `axis` (NumPy take_along_axis).",
+    doc="out[..., i, ...] = x[..., idx[..., i, ...], ...] along `axis` (NumPy take_along_axis); "
+        "idx may be smaller than x off the axis.",
 )
 
 
-def _scatter_add_type(base: TensorType, idx: TensorType, src: TensorType, *, axis) -> TensorType:
+def _scatter_type(base: TensorType, idx: TensorType, src: TensorType, *, axis, **_) -> TensorType:
     _gather_type(base, idx, axis=axis)
     if src.shape != idx.shape or src.dtype != base.dtype:
         raise ShapeError(
@@ -69,29 +75,89 @@ def _scatter_add_type(base: TensorType, idx: TensorType, src: TensorType, *, axi
     return base
 
 
-def _scatter_add_impl(xp, base, idx, src, *, axis):
-    axis = axis % base.ndim
-    strides = [1] * base.ndim
-    for i in range(base.ndim - 2, -1, -1):
-        strides[i] = strides[i + 1] * base.shape[i + 1]
-    linear = _wrap(xp, idx, base.shape[axis]) * strides[axis]
-    for i, n in enumerate(src.shape):
+def _linear(xp, shape, idx, axis):
+    """Flat positions in an array of `shape` of the elements idx[..., i, ...] addresses along
+    `axis` (the other coordinates are idx's own)."""
+    axis = axis % len(shape)
+    strides = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        strides[i] = strides[i + 1] * shape[i + 1]
+    linear = _wrap(xp, idx, shape[axis]) * strides[axis]
+    for i, n in enumerate(idx.shape):
         if i != axis:
-            linear = (
-                linear
-                + xp.arange(n).reshape([-1 if j == i else 1 for j in range(src.ndim)]) * strides[i]
-            )
-    return _accumulate(xp, base, linear, src)
+            coordinate = xp.arange(n).reshape([-1 if j == i else 1 for j in range(idx.ndim)])
+            linear = linear + coordinate * strides[i]
+    return linear
 
 
 define_op(
     "scatter_add",
     attrs=AXIS,
     arity=3,
-    shape=_scatter_add_type,
-    impl=_scatter_add_impl,
+    shape=_scatter_type,
+    impl=lambda xp, base, idx, src, *, axis: _accumulate(
+        xp, base, _linear(xp, base.shape, idx, axis), src
+    ),
     vjp=lambda b, g, out, base, idx, src, *, axis: (g, None, b.gather(g, idx, axis=axis)),
     doc="`base` with src[..., i, ...] added at [..., idx[..., i, ...], ...] (gather's gradient).",
+)
+
+
+def _scatter_impl(xp, base, idx, src, *, axis):
+    out = xp.array(base, copy=True, order="C")  # C order: its reshape(-1) is a view
+    out.reshape(-1)[_linear(xp, base.shape, idx, axis).ravel()] = src.ravel()
+    return out
+
+
+define_op(
+    "scatter",
+    attrs=AXIS,
+    arity=3,
+    shape=_scatter_type,
+    impl=_scatter_impl,
+    vjp=lambda b, g, out, base, idx, src, *, axis: (
+        b.scatter(g, idx, b.zeros(src.type), axis=axis),
+        None,
+        b.gather(g, idx, axis=axis),
+    ),
+    doc="`base` with src[..., i, ...] written at [..., idx[..., i, ...], ...] (a repeated "
+        "position keeps one of its writes).",
+)
+SCATTER_REDUCTIONS = {"amax": "maximum", "amin": "minimum"}
+
+
+def _scatter_reduce_type(base, idx, src, *, axis, reduce):
+    if reduce not in SCATTER_REDUCTIONS:
+        raise ShapeError(f"reduce must be one of {sorted(SCATTER_REDUCTIONS)}, got {reduce!r}")
+    return _scatter_type(base, idx, src, axis=axis)
+
+
+def _scatter_reduce_impl(xp, base, idx, src, *, axis, reduce):
+    out = xp.array(base, copy=True, order="C")  # C order: its reshape(-1) is a view
+    ufunc = getattr(xp, SCATTER_REDUCTIONS[reduce])
+    ufunc.at(out.reshape(-1), _linear(xp, base.shape, idx, axis).ravel(), src.ravel())
+    return out
+
+
+def _scatter_reduce_vjp(b, g, out, base, idx, src, *, axis, reduce):
+    """PyTorch's rule: the gradient of each result is split evenly among the elements (of base
+    and of src) equal to it."""
+    picked = b.gather(out, idx, axis=axis)
+    base_hits = b.cast(b.eq(base, out), dtype=g.dtype)
+    src_hits = b.cast(b.eq(src, picked), dtype=g.dtype)
+    share = b.div(g, b.scatter_add(base_hits, idx, src_hits, axis=axis))
+    return b.mul(base_hits, share), None, b.mul(src_hits, b.gather(share, idx, axis=axis))
+
+
+define_op(
+    "scatter_reduce",
+    attrs={"axis": Attr(int), "reduce": Attr(str)},
+    arity=3,
+    shape=_scatter_reduce_type,
+    impl=_scatter_reduce_impl,
+    vjp=_scatter_reduce_vjp,
+    doc="`base` with each position the max (amax) or min (amin) of itself and the src elements "
+        "scattered to it.",
 )
 
 

@@ -53,16 +53,29 @@ def product_grads(b, g, x, y, trans_a, trans_b):
     return b.unbroadcast(gx, x), b.unbroadcast(gy, y)
 
 
+def _matmul_impl(xp, x, y, *, trans_a, trans_b):
+    if x.dtype == "float16":  # NumPy has no half GEMM: multiply in float32, round once
+        product = xp.matmul(*_operands(xp, x.astype("float32"), y.astype("float32"), trans_a,
+                                       trans_b))
+        return product.astype("float16")
+    return xp.matmul(*_operands(xp, x, y, trans_a, trans_b))
+
+
+def _matmul_write(xp, out, x, y, *, trans_a, trans_b):
+    if x.dtype == "float16":
+        out[...] = _matmul_impl(xp, x, y, trans_a=trans_a, trans_b=trans_b)
+    else:
+        xp.matmul(*_operands(xp, x, y, trans_a, trans_b), out=out)
+
+
 define_op(
     "matmul",
     arity=2,
     attrs=FLAGS,
     fusion=FUSE_OUT,
     shape=_matmul_type,
-    impl=lambda xp, x, y, *, trans_a, trans_b: xp.matmul(*_operands(xp, x, y, trans_a, trans_b)),
-    write=lambda xp, out, x, y, *, trans_a, trans_b: xp.matmul(
-        *_operands(xp, x, y, trans_a, trans_b), out=out
-    ),
+    impl=_matmul_impl,
+    write=_matmul_write,
     vjp=lambda b, g, out, x, y, *, trans_a, trans_b: product_grads(b, g, x, y, trans_a, trans_b),
     doc="op(x) @ op(y), where op transposes the last two axes when its flag is set.",
 )

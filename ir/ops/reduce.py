@@ -1,4 +1,4 @@
-"""Reductions over axes with keepdims: sum, max, min, argmax, argmin."""
+"""Reductions over axes with keepdims: sum, prod, max, min, argmax, argmin."""
 
 from __future__ import annotations
 
@@ -74,10 +74,12 @@ def _reducer(name: str, keep_dtype: bool = False):
     full reductions, the kernels always give arrays."""
 
     def extra(x) -> dict:
-        return {"dtype": x.dtype} if keep_dtype else {}
+        # float16 accumulates in float32 (as PyTorch's CPU kernels do), rounded once at the end.
+        return {"dtype": "float32" if x.dtype == "float16" else x.dtype} if keep_dtype else {}
 
     def impl(xp, x, *, axes, keepdims):
-        return xp.asarray(getattr(xp, name)(x, axis=axes, keepdims=keepdims, **extra(x)))
+        result = getattr(xp, name)(x, axis=axes, keepdims=keepdims, **extra(x))
+        return xp.asarray(result).astype(x.dtype, copy=False)
 
     def write(xp, out, x, *, axes, keepdims):
         getattr(xp, name)(x, axis=axes, keepdims=keepdims, out=out, **extra(x))
@@ -105,6 +107,28 @@ define_op(
     impl=_sum_impl,
     write=_sum_write,
     vjp=_sum_vjp,
+)
+def _prod_vjp(b, g, out, x, *, axes, keepdims):
+    """d prod / d x_i = the product of the others, computed without dividing by a zero: with zeros
+    replaced by ones (xs), it is prod(xs) / xs_i where x holds no other zero, else 0."""
+    zero, one = b.scalar_like(0, x), b.scalar_like(1, x)
+    is_zero = b.cast(b.eq(x, zero), dtype=x.dtype)
+    xs = b.where(b.eq(x, zero), one, x)
+    others_zero = b.sub(b.sum(is_zero, axes=axes, keepdims=True), is_zero)
+    rest = b.div(b.prod(xs, axes=axes, keepdims=True), xs)
+    slope = b.where(b.eq(others_zero, zero), rest, zero)
+    return (b.mul(_keep(b, g, x.type, axes), slope),)
+
+
+_prod_impl, _prod_write = _reducer("prod", keep_dtype=True)
+define_op(
+    "prod",
+    attrs=AXES_ATTRS,
+    traits={REDUCTION},
+    shape=_reduce_type,
+    impl=_prod_impl,
+    write=_prod_write,
+    vjp=_prod_vjp,
 )
 _max_impl, _max_write = _reducer("max")
 define_op(

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ir.errors import ShapeError
-from ir.ops.registry import FUSE_BROADCAST, SHAPE, Attr, define_op
+from ir.ops.registry import FUSE_BROADCAST, SHAPE, Attr, define_op, no_grad
 from ir.types import TensorType
 
 
@@ -262,4 +262,50 @@ define_op(
     write=_pad_write,
     vjp=_pad_vjp,
     doc="Constant padding: `pads` = ((lo, hi), ...) one pair per axis.",
+)
+
+
+# -- flip -----------------------------------------------------------------------------------------
+def _flip_type(x: TensorType, *, axes) -> TensorType:
+    axes = [check_axis(a, x.ndim) for a in axes]
+    if len(set(axes)) != len(axes):
+        raise ShapeError(f"repeated axis in {axes}")
+    return x
+
+
+define_op(
+    "flip",
+    attrs={"axes": Attr(tuple)},
+    traits={SHAPE},
+    shape=_flip_type,
+    view=0,
+    impl=lambda xp, x, *, axes: xp.flip(x, axis=axes),
+    write=lambda xp, out, x, *, axes: xp.copyto(out, xp.flip(x, axis=axes)),
+    vjp=lambda b, g, out, x, *, axes: (b.flip(g, axes=axes),),
+    doc="x reversed along `axes` (a view with negative strides in NumPy).",
+)
+
+
+# -- bitcast --------------------------------------------------------------------------------------
+def _bitcast_type(x: TensorType, *, dtype) -> TensorType:
+    to = TensorType((), dtype)
+    size, new = x.np_dtype.itemsize, to.np_dtype.itemsize
+    if size == new:
+        return TensorType(x.shape, dtype)
+    if x.ndim == 0 or (x.shape[-1] * size) % new:
+        raise ShapeError(
+            f"cannot view {x} as {dtype}: the last dimension's bytes ({x.shape[-1:]} x {size}) "
+            f"must be a multiple of {new}"
+        )
+    return TensorType((*x.shape[:-1], x.shape[-1] * size // new), dtype)
+
+
+define_op(
+    "bitcast",
+    attrs={"dtype": Attr(str)},
+    shape=_bitcast_type,
+    view=0,
+    impl=lambda xp, x, *, dtype: xp.ascontiguousarray(x).view(dtype),
+    vjp=no_grad,
+    doc="The same bytes read as `dtype` (the last dimension rescales when item sizes differ).",
 )

@@ -69,7 +69,7 @@ def test_from_numpy_and_numpy_share_memory():
     t.numpy()[1] = 6
     assert a[1] == 6
     with pytest.raises(TypeError):
-        graphc.from_numpy(np.zeros(2, dtype=np.uint8))
+        graphc.from_numpy(np.zeros(2, dtype=np.uint16))
 
 
 def test_tensor_copies_its_data():

@@ -252,11 +252,14 @@ def test_traced_index_tensors_and_mask_assignment():
     np.testing.assert_allclose(out, fn(graphc.from_numpy(x.copy()), graphc.from_numpy(idx)).numpy())
 
     def scatter(x, idx):
-        x[idx] = 1.0
+        x = x * 1
+        x[idx] = 1.0  # an index-tensor assignment traces as a scatter
+        x[:, idx] = x[:, idx] * 2
         return x
 
-    with pytest.raises(NotImplementedError, match="graphc.where"):
-        graphc.trace(scatter, x, idx)
+    (out,) = run(graphc.trace(scatter, x, idx), [x, idx])
+    expected = scatter(graphc.from_numpy(x.copy()), graphc.from_numpy(idx))
+    np.testing.assert_allclose(out, expected.numpy())
 
 
 def test_function_trace_names_params_of_the_given_module():

@@ -87,6 +87,21 @@ def positive(rng, shape, dtype):
     return (rng.random(shape) + 0.5).astype(dtype)
 
 
+def unit(rng, shape, dtype):
+    """Inside (-1, 1): the domain of asin, acos, atanh, erfinv."""
+    return rng.uniform(-0.9, 0.9, shape).astype(dtype)
+
+
+def above_one(rng, shape, dtype):
+    return (rng.random(shape) * 2 + 1.1).astype(dtype)
+
+
+def halves(rng, shape, dtype):
+    """Multiples of 0.5 and values near them: rounding ties and both sides of them."""
+    near = rng.integers(-6, 7, size=shape) * 0.5 + rng.choice([0, 0.01, -0.01], shape)
+    return near.astype(dtype)
+
+
 def ints(rng, shape, dtype):
     """Small integer values: comparisons and extrema hit ties."""
     return rng.integers(-2, 3, size=shape).astype(dtype)
@@ -124,6 +139,25 @@ UNARY = {
     "erf": (normal, scipy.special.erf),
     "stop_gradient": (normal, lambda x: x),
     "relu": (normal, lambda x: np.maximum(x, 0)),
+    "log2": (positive, np.log2),
+    "log10": (positive, np.log10),
+    "log1p": (positive, np.log1p),
+    "exp2": (normal, np.exp2),
+    "expm1": (normal, np.expm1),
+    "tan": (normal, np.tan),
+    "asin": (unit, np.arcsin),
+    "acos": (unit, np.arccos),
+    "atan": (normal, np.arctan),
+    "sinh": (normal, np.sinh),
+    "cosh": (normal, np.cosh),
+    "asinh": (normal, np.arcsinh),
+    "acosh": (above_one, np.arccosh),
+    "atanh": (unit, np.arctanh),
+    "erfinv": (unit, scipy.special.erfinv),
+    "floor": (halves, np.floor),
+    "ceil": (halves, np.ceil),
+    "trunc": (halves, np.trunc),
+    "round": (halves, np.round),
 }
 
 
@@ -148,6 +182,9 @@ BINARY = {
     "le": np.less_equal,
     "gt": np.greater,
     "ge": np.greater_equal,
+    "floor_divide": np.floor_divide,
+    "fmod": np.fmod,
+    "remainder": np.remainder,
 }
 
 
@@ -156,9 +193,44 @@ def _binary(rng, dtype, name):
     sx, sy = broadcast_shapes(rng)
     make_x = positive if name == "pow" else ints if name in ("eq", "ne", "le", "ge") else normal
     x, y = make_x(rng, sx, dtype), (positive if name == "div" else normal)(rng, sy, dtype)
+    if name in ("floor_divide", "fmod", "remainder"):
+        y = np.where(np.abs(y) < 0.1, 0.5, y)
     if name in ("eq", "ne", "le", "ge", "maximum"):
         y = ints(rng, sy, dtype)
     close(run_op(name, [x, y]), BINARY[name](x, y), dtype)
+
+
+BITWISE = {
+    "bitwise_and": np.bitwise_and,
+    "bitwise_or": np.bitwise_or,
+    "bitwise_xor": np.bitwise_xor,
+    "left_shift": np.left_shift,
+    "right_shift": np.right_shift,
+}
+INT_OF = {"float32": "int32", "float64": "int64"}  # the integer dtype a float case runs in
+
+
+@case(*BITWISE)
+def _bitwise(rng, dtype, name):
+    sx, sy = broadcast_shapes(rng)
+    x = rng.integers(-100, 100, size=sx).astype(INT_OF[dtype])
+    y = rng.integers(0, 9, size=sy).astype(INT_OF[dtype])
+    np.testing.assert_array_equal(run_op(name, [x, y]), BITWISE[name](x, y))
+    if not name.endswith("shift"):
+        a, b = rng.random(sx) < 0.5, rng.random(sy) < 0.5
+        np.testing.assert_array_equal(run_op(name, [a, b]), BITWISE[name](a, b))
+
+
+@case("bitwise_not")
+def _bitwise_not(rng, dtype, name):
+    x = rng.integers(-100, 100, size=shape(rng, 0)).astype(INT_OF[dtype])
+    np.testing.assert_array_equal(run_op(name, [x]), ~x)
+
+
+@case("logical_not")
+def _logical_not(rng, dtype, name):
+    x = rng.random(shape(rng, 0)) < 0.5
+    np.testing.assert_array_equal(run_op(name, [x]), ~x)
 
 
 @case("where")
@@ -192,6 +264,67 @@ def _reduce(rng, dtype, name):
     close(
         run_op(name, [x], axes=axes, keepdims=keepdims), ref(x, axis=axes, keepdims=keepdims), dtype
     )
+
+
+@case("prod")
+def _prod(rng, dtype, name):
+    x = normal(rng, shape(rng, 0), dtype)
+    axes = None if rng.random() < 0.3 or not x.ndim else (int(rng.integers(x.ndim)),)
+    keepdims = bool(rng.integers(2))
+    close(run_op("prod", [x], axes=axes, keepdims=keepdims),
+          np.prod(x, axis=axes, keepdims=keepdims), dtype)
+
+
+@case("cumsum", "cumprod")
+def _scan(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axis = int(rng.integers(-x.ndim, x.ndim))
+    close(run_op(name, [x], axis=axis), getattr(np, name)(x, axis=axis), dtype)
+
+
+@case("cummax", "cummin")
+def _cum_extremum(rng, dtype, name):
+    x = ints(rng, shape(rng), dtype)  # ties: the index of the latest one
+    x[(0,) * x.ndim] = np.nan if rng.random() < 0.3 else x[(0,) * x.ndim]
+    axis = int(rng.integers(x.ndim))
+    values, index = run_op(name, [x], axis=axis)
+    better = np.greater_equal if name == "cummax" else np.less_equal
+    expect_v, expect_i = np.empty_like(x), np.empty(x.shape, "int64")
+    for pos in np.ndindex(*x.shape[:axis], *x.shape[axis + 1:]):
+        line = pos[:axis] + (slice(None),) + pos[axis:]
+        best, at = x[line][0], 0
+        for k, v in enumerate(x[line]):
+            if np.isnan(v) or (not np.isnan(best) and better(v, best)):
+                best, at = v, k
+            expect_v[line][k], expect_i[line][k] = best, at
+    np.testing.assert_array_equal(values, expect_v)
+    np.testing.assert_array_equal(index, expect_i)
+
+
+@case("sort")
+def _sort(rng, dtype, name):
+    x = ints(rng, shape(rng), dtype)
+    axis, descending = int(rng.integers(-x.ndim, x.ndim)), bool(rng.integers(2))
+    values, index = run_op("sort", [x], axis=axis, descending=descending)
+    key = -x if descending else x
+    expect = np.argsort(key, axis=axis, kind="stable")  # stable both ways
+    np.testing.assert_array_equal(index, expect)
+    np.testing.assert_array_equal(values, np.take_along_axis(x, expect, axis=axis))
+
+
+@case("bitcast")
+def _bitcast(rng, dtype, name):
+    x = normal(rng, (*shape(rng, 0, 2), 4), dtype)
+    for target in ("int32", "int64", "float32", "float64", "bool"):
+        expected = np.ascontiguousarray(x).view(target)
+        np.testing.assert_array_equal(run_op("bitcast", [x], dtype=target), expected)
+
+
+@case("flip")
+def _flip(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    axes = tuple(int(a) for a in np.flatnonzero(rng.random(x.ndim) < 0.5))
+    close(run_op("flip", [x], axes=axes), np.flip(x, axis=axes), dtype)
 
 
 @case("argmax", "argmin")
@@ -326,27 +459,56 @@ def _pad(rng, dtype, name):
     close(run_op("pad", [x], pads=pads, value=1.5), np.pad(x, pads, constant_values=1.5), dtype)
 
 
+def index_along(rng, shape, axis, unique=False):
+    """Indices for gather/scatter along `axis`: any length along it, at most x's off it."""
+    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else int(rng.integers(1, d + 1))
+                      for i, d in enumerate(shape))
+    if unique:  # distinct positions along the axis: writes do not collide
+        n = shape[axis]
+        idx_shape = tuple(min(d, n) if i == axis else d for i, d in enumerate(idx_shape))
+        keys = rng.random((*idx_shape[:axis], n, *idx_shape[axis + 1:]))
+        order = np.argsort(keys, axis=axis)
+        return np.take(order, np.arange(idx_shape[axis]), axis=axis) - n * (rng.random() < 0.5)
+    return rng.integers(-shape[axis], shape[axis], size=idx_shape)
+
+
+def scatter_reference(base, idx, src, axis, ufunc):
+    expected = base.copy()
+    where = list(np.indices(idx.shape, sparse=True))
+    where[axis] = idx
+    ufunc.at(expected, tuple(where), src)
+    return expected
+
+
 @case("gather")
 def _gather(rng, dtype, name):
     x = normal(rng, shape(rng), dtype)
     axis = int(rng.integers(x.ndim))
-    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else d for i, d in enumerate(x.shape))
-    idx = rng.integers(-x.shape[axis], x.shape[axis], size=idx_shape)
-    close(run_op("gather", [x, idx], axis=axis), np.take_along_axis(x, idx, axis=axis), dtype)
+    idx = index_along(rng, x.shape, axis)
+    corner = tuple(slice(None) if i == axis else slice(0, d) for i, d in enumerate(idx.shape))
+    close(run_op("gather", [x, idx], axis=axis), np.take_along_axis(x[corner], idx, axis=axis),
+          dtype)
 
 
-@case("scatter_add")
-def _scatter_add(rng, dtype, name):
+@case("scatter_add", "scatter", "scatter_reduce")
+def _scatter(rng, dtype, name):
     base = normal(rng, shape(rng), dtype)
     axis = int(rng.integers(base.ndim))
-    idx_shape = tuple(int(rng.integers(1, 5)) if i == axis else d for i, d in enumerate(base.shape))
-    idx = rng.integers(-base.shape[axis], base.shape[axis], size=idx_shape)
-    src = normal(rng, idx_shape, dtype)
-    expected = base.copy()
-    where = list(np.indices(idx_shape, sparse=True))
-    where[axis] = idx
-    np.add.at(expected, tuple(where), src)
-    close(run_op("scatter_add", [base, idx, src], axis=axis), expected, dtype)
+    idx = index_along(rng, base.shape, axis, unique=name == "scatter")
+    src = normal(rng, idx.shape, dtype)
+    if name == "scatter":
+        expected = base.copy()
+        where = list(np.indices(idx.shape, sparse=True))
+        where[axis] = idx
+        expected[tuple(where)] = src
+        close(run_op(name, [base, idx, src], axis=axis), expected, dtype)
+    elif name == "scatter_add":
+        close(run_op(name, [base, idx, src], axis=axis),
+              scatter_reference(base, idx, src, axis, np.add), dtype)
+    else:
+        for reduce, ufunc in (("amax", np.maximum), ("amin", np.minimum)):
+            close(run_op(name, [base, idx, src], axis=axis, reduce=reduce),
+                  scatter_reference(base, idx, src, axis, ufunc), dtype)
 
 
 @case("take")
@@ -394,6 +556,17 @@ def _random_mask(rng, dtype, name):
     assert (mask != other).mean() > 0.2
     assert run_op("random_mask", [key], shape=(5,), p=1.0, dtype=dtype).min() == 1
     assert run_op("random_mask", [key], shape=(5,), p=0.0, dtype=dtype).max() == 0
+
+
+@case("random_uniform")
+def _random_uniform(rng, dtype, name):
+    key = np.array(int(rng.integers(2**62)))
+    u = run_op(name, [key], shape=(64, 32), dtype=dtype)
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.03
+    np.testing.assert_array_equal(u, run_op(name, [key], shape=(64, 32), dtype=dtype))
+    assert (u != run_op(name, [key + 1], shape=(64, 32), dtype=dtype)).mean() > 0.9
+    mask = run_op("random_mask", [key], shape=(64, 32), p=0.3, dtype=dtype)
+    np.testing.assert_array_equal(mask, (u < 0.3).astype(dtype))  # one stream for both
 
 
 # -- conv / pooling: naive loops as the reference --------------------------------------------------
@@ -523,13 +696,14 @@ def test_op_matches_numpy(op, seed, dtype):
 
 
 @pytest.mark.parametrize(
-    "op", ["neg", "abs", "sign", "add", "sub", "mul", "maximum", "minimum", "sum", "max", "argmax"]
+    "op", ["neg", "abs", "sign", "add", "sub", "mul", "maximum", "minimum", "sum", "max", "argmax",
+           "floor", "round", "floor_divide", "fmod", "remainder", "pow"]
 )
 def test_integer_ops_keep_their_dtype(op):
     x = np.array([[3, -1, 2], [0, 5, -4]], dtype="int32")
     inputs, attrs = [x], {}
     if OPS[op].arity == 2:
-        inputs.append(np.array([1, 2, -3], dtype="int32"))
+        inputs.append(np.array([1, 2, 3 if op == "pow" else -3], dtype="int32"))
     if op in ("sum", "max"):
         attrs = {"axes": (1,)}
     if op == "argmax":

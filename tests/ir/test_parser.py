@@ -110,7 +110,7 @@ def test_equality_tells_attribute_types_apart():
 MALFORMED = [
     ("", 0, "expected 'graph NAME {'"),
     ("graph g {\n  input %x f32[2]\n}", 2, "expected ':'"),
-    ("graph g {\n  input %x: f16[2]\n}", 2, "unknown dtype 'f16'"),
+    ("graph g {\n  input %x: u16[2]\n}", 2, "unknown dtype 'u16'"),
     ("graph g {\n  input %x: f32[2,a]\n}", 2, "bad dimension"),
     ("graph g {\n  input %x: f32[2]\n  %y: f32[2] = neg(%z)\n}", 3, "%z is not defined"),
     ("graph g {\n  input %x: f32[2]\n  input %x: f32[2]\n}", 3, "%x is defined twice"),

@@ -102,11 +102,28 @@ def grad_case(*names):
     return register
 
 
-UNARY_DOMAIN = {"log": positive, "sqrt": positive, "abs": away_from_zero}
+def unit(rng, s):
+    return rng.uniform(-0.9, 0.9, s)
+
+
+def above_one(rng, s):
+    return rng.random(s) * 2 + 1.1
+
+
+def off_integers(rng, s):
+    """Values at least 0.1 from an integer and from a half: rounding is locally constant."""
+    return rng.integers(-5, 5, size=s) + rng.choice([0.2, 0.3, 0.7, 0.8], size=s)
+
+
+UNARY_DOMAIN = {"log": positive, "sqrt": positive, "abs": away_from_zero, "log2": positive,
+                "log10": positive, "log1p": positive, "asin": unit, "acos": unit, "atanh": unit,
+                "erfinv": unit, "acosh": above_one, "floor": off_integers, "ceil": off_integers,
+                "trunc": off_integers, "round": off_integers}
 
 
 @grad_case("neg", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "erf", "relu",
-           "sign")
+           "sign", "log2", "log10", "log1p", "exp2", "expm1", "tan", "asin", "acos", "atan",
+           "sinh", "cosh", "asinh", "acosh", "atanh", "erfinv", "floor", "ceil", "trunc", "round")
 def _unary(rng, name):
     # relu and sign are not differentiable at 0: keep finite differences away from it.
     make = away_from_zero if name in ("relu", "sign") else UNARY_DOMAIN.get(name, normal)
@@ -119,6 +136,13 @@ def _binary(rng, name):
     x = (positive if name == "pow" else normal)(rng, sx)
     y = (positive if name == "div" else normal)(rng, sy)
     return [x, y], {}
+
+
+@grad_case("floor_divide", "fmod", "remainder")
+def _division(rng, name):
+    # Random quotients land within eps of a jump with negligible probability.
+    sx, sy = broadcast_pair(rng)
+    return [3 * normal(rng, sx), away_from_zero(rng, sy)], {}
 
 
 @grad_case("where")
@@ -142,6 +166,27 @@ def _reduce(rng, name):
     x = normal(rng, shape(rng))
     axes = tuple(int(a) for a in np.flatnonzero(rng.random(x.ndim) < 0.5))
     return [x], {"axes": None if rng.random() < 0.2 else axes, "keepdims": bool(rng.integers(2))}
+
+
+@grad_case("prod")
+def _prod(rng, name):
+    x = normal(rng, shape(rng))
+    if rng.random() < 0.5:  # zeros: one, or two in a row, must not poison the gradient
+        x.flat[: int(rng.integers(1, 3))] = 0.0
+    axes = None if rng.random() < 0.3 else (int(rng.integers(x.ndim)),)
+    return [x], {"axes": axes, "keepdims": bool(rng.integers(2))}
+
+
+@grad_case("cumsum", "cumprod", "cummax", "cummin", "sort", "flip")
+def _along_axis(rng, name):
+    x = normal(rng, shape(rng))
+    axis = int(rng.integers(-x.ndim, x.ndim))
+    if name == "cumprod" and rng.random() < 0.7:
+        x.flat[int(rng.integers(x.size))] = 0.0
+        x.flat[int(rng.integers(x.size))] = 0.0
+    if name == "flip":
+        return [x], {"axes": (axis,)}
+    return [x], {"axis": axis, **({"descending": bool(rng.integers(2))} if name == "sort" else {})}
 
 
 def matmul_case(rng):
@@ -245,9 +290,16 @@ def _pad(rng, name):
     }
 
 
-def along(rng, s):
+def along(rng, s, unique=False):
+    """An axis and indices along it; smaller than `s` off the axis, distinct along it if asked."""
     axis = int(rng.integers(len(s)))
-    idx_shape = tuple(int(rng.integers(1, 4)) if i == axis else d for i, d in enumerate(s))
+    idx_shape = tuple(int(rng.integers(1, 4)) if i == axis else int(rng.integers(1, d + 1))
+                      for i, d in enumerate(s))
+    if unique:
+        n = s[axis]
+        idx_shape = tuple(min(d, n) if i == axis else d for i, d in enumerate(idx_shape))
+        order = np.argsort(rng.random((*idx_shape[:axis], n, *idx_shape[axis + 1:])), axis=axis)
+        return axis, np.take(order, np.arange(idx_shape[axis]), axis=axis)
     return axis, rng.integers(-s[axis], s[axis], size=idx_shape)
 
 
@@ -258,11 +310,13 @@ def _gather(rng, name):
     return [x, idx], {"axis": axis}
 
 
-@grad_case("scatter_add")
+@grad_case("scatter_add", "scatter", "scatter_reduce")
 def _scatter_add(rng, name):
     base = normal(rng, shape(rng))
-    axis, idx = along(rng, base.shape)
-    return [base, idx, normal(rng, idx.shape)], {"axis": axis}
+    axis, idx = along(rng, base.shape, unique=name == "scatter")
+    attrs = {"axis": axis, **({"reduce": str(rng.choice(["amax", "amin"]))}
+                              if name == "scatter_reduce" else {})}
+    return [base, idx, normal(rng, idx.shape)], attrs
 
 
 @grad_case("take", "index_add")
