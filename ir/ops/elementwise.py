@@ -389,12 +389,13 @@ def _zero_branch_select(xp, out, cond, x, y, mask) -> bool:
         keep, value = None, y  # picked where cond is False
     else:
         return False
-    bits = mask.view(out.dtype.str.replace("f", "i"))
-    if keep is None:
-        xp.subtract(cond, 1, out=bits, casting="unsafe")  # cond False -> -1 (all ones), True -> 0
-    else:
-        xp.subtract(0, keep, out=bits, casting="unsafe")  # cond True -> -1, False -> 0
     as_int = out.dtype.str.replace("f", "i")
+    bits = mask.view(as_int)
+    xp.copyto(bits, cond, casting="unsafe")  # 1 where cond holds, else 0 (no buffered casting)
+    if keep is None:
+        xp.subtract(bits, 1, out=bits)  # cond False -> -1 (all ones), True -> 0
+    else:
+        xp.negative(bits, out=bits)  # cond True -> -1, False -> 0
     xp.bitwise_and(value.view(as_int), bits, out=out.view(as_int))
     return True
 

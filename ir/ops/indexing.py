@@ -1,8 +1,8 @@
 """Index-driven ops: gather/scatter_add (along an axis) and take/index_add (rows by index).
 
 Each scatter is the gradient of its gather, and each gather the gradient of its scatter, so the set
-is closed under differentiation. Scatters accumulate with `bincount`, which NumPy and CuPy
-both have.
+is closed under differentiation. Scatters accumulate in the data's own dtype, one addition at a
+time in index order as PyTorch's CPU kernels do (`numpy.add.at`; CuPy's `scatter_add` on the GPU).
 """
 
 from __future__ import annotations
@@ -28,8 +28,18 @@ def _wrap(xp, idx, n: int):
 
 def _accumulate(xp, base, linear, src):
     """`base` plus `src` added at flat positions `linear` (repeats accumulate)."""
-    total = xp.bincount(linear.ravel(), weights=src.ravel(), minlength=base.size)
-    return base + total.astype(base.dtype, copy=False).reshape(base.shape)
+    out = xp.array(base, copy=True, order="C")  # C order: its reshape(-1) is a view
+    _add_at(xp, out.reshape(-1), linear.ravel(), src.ravel())
+    return out
+
+
+def _add_at(xp, flat, positions, values) -> None:
+    if xp.__name__ == "numpy":
+        xp.add.at(flat, positions, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(flat, positions, values)
 
 
 # -- gather (take_along_axis), scatter, scatter_add, scatter_reduce --------------------------------
@@ -90,6 +100,16 @@ def _linear(xp, shape, idx, axis):
     return linear
 
 
+def _scatter_add_write(xp, out, base, idx, src, *, axis):
+    # Into `out` itself: copy base, then add in place at the flat positions.
+    if not out.flags.c_contiguous:
+        out[...] = _accumulate(xp, base, _linear(xp, base.shape, idx, axis), src)
+        return
+    if not xp.may_share_memory(out, base):
+        xp.copyto(out, base)
+    _add_at(xp, out.reshape(-1), _linear(xp, base.shape, idx, axis).ravel(), src.ravel())
+
+
 define_op(
     "scatter_add",
     attrs=AXIS,
@@ -98,6 +118,8 @@ define_op(
     impl=lambda xp, base, idx, src, *, axis: _accumulate(
         xp, base, _linear(xp, base.shape, idx, axis), src
     ),
+    write=_scatter_add_write,
+    inplace=(0,),
     vjp=lambda b, g, out, base, idx, src, *, axis: (g, None, b.gather(g, idx, axis=axis)),
     doc="`base` with src[..., i, ...] added at [..., idx[..., i, ...], ...] (gather's gradient).",
 )
