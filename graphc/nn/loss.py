@@ -22,8 +22,8 @@ class _WeightedLoss(_Loss):
 class CrossEntropyLoss(_WeightedLoss):
     """Cross entropy of logits against class indices or probabilities (see F.cross_entropy)."""
 
-    def __init__(self, weight=None, ignore_index: int | None = None, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
+    def __init__(self, weight=None, ignore_index: int | None = losses.IGNORE_INDEX,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
@@ -33,7 +33,8 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
-    def __init__(self, weight=None, ignore_index: int | None = None, reduction: str = "mean"):
+    def __init__(self, weight=None, ignore_index: int | None = losses.IGNORE_INDEX,
+                 reduction: str = "mean"):
         super().__init__(weight, reduction)
         self.ignore_index = ignore_index
 

@@ -11,6 +11,7 @@ import graphc
 from graphc.dispatch import apply
 
 REDUCTIONS = ("none", "mean", "sum")
+IGNORE_INDEX = -100  # PyTorch's default ignore_index of the class-index losses
 
 
 def _check_reduction(reduction: str) -> None:
@@ -30,11 +31,14 @@ def _softplus_neg(x):
     return graphc.relu(-x) + graphc.log(graphc.exp(-x.abs()) + 1.0)
 
 
-def _class_terms(target, weight, ignore_index, dtype):
-    """(safe indices, per-element weight or None) for class-index targets.
+def _class_terms(target, classes: int, weight, ignore_index, dtype):
+    """(checked indices, per-element weight or None) for class-index targets.
 
-    Ignored targets are replaced by class 0 (so `gather` stays in range) and get weight 0.
+    Every target must be a class in [0, classes) or `ignore_index` (PyTorch's IndexError
+    otherwise, raised by the `check_target` op eagerly and in compiled steps alike). Ignored
+    targets are replaced by class 0 (so `gather` stays in range) and get weight 0.
     """
+    target = apply("check_target", target, classes=classes, ignore=ignore_index)
     if ignore_index is None:
         index, keep = target, None
     else:
@@ -57,22 +61,27 @@ def _weighted_reduce(loss, per_element, reduction: str):
     return _reduce(loss, reduction)
 
 
-def nll_loss(input, target, weight=None, ignore_index: int | None = None, reduction: str = "mean"):
-    """Negative log-likelihood of class indices: input (N, C, ...) log-probs, target (N, ...)."""
+def nll_loss(input, target, weight=None, ignore_index: int | None = IGNORE_INDEX,
+             reduction: str = "mean"):
+    """Negative log-likelihood of class indices: input (N, C, ...) log-probs, target (N, ...).
+
+    Targets equal to `ignore_index` (PyTorch's -100 by default; None ignores nothing) count
+    neither in the loss nor in the mean.
+    """
     if input.ndim == 1:
         loss = nll_loss(input.unsqueeze(0), target.unsqueeze(0), weight, ignore_index, reduction)
         return loss.squeeze(0) if reduction == "none" else loss
-    index, per_element = _class_terms(target, weight, ignore_index, input.dtype)
+    index, per_element = _class_terms(target, input.shape[1], weight, ignore_index, input.dtype)
     picked = apply("gather", input, index.unsqueeze(1), axis=1).squeeze(1)
     return _weighted_reduce(-picked, per_element, reduction)
 
 
-def cross_entropy(input, target, weight=None, ignore_index: int | None = None,
+def cross_entropy(input, target, weight=None, ignore_index: int | None = IGNORE_INDEX,
                   reduction: str = "mean", label_smoothing: float = 0.0):
     """Cross entropy of logits `input` (N, C, ...) or (C,) against class indices or probabilities.
 
-    `label_smoothing` mixes the target with the uniform distribution; `ignore_index` (off by
-    default) drops targets equal to it; `weight` rescales each class.
+    `label_smoothing` mixes the target with the uniform distribution; `ignore_index` (-100 by
+    default, as in PyTorch) drops targets equal to it; `weight` rescales each class.
     """
     _check_reduction(reduction)
     class_dim = 1 if input.ndim >= 2 else 0
@@ -92,7 +101,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int | None = None,
     smooth = -(logp if weight is None else logp * weight_b).sum(class_dim)
     if input.ndim == 1:
         smooth, target = smooth.unsqueeze(0), target.unsqueeze(0)
-    _, per_element = _class_terms(target, weight, ignore_index, input.dtype)
+    _, per_element = _class_terms(target, classes, weight, ignore_index, input.dtype)
     keep = None
     if ignore_index is not None:
         keep = (target != ignore_index).type(input.dtype)

@@ -364,6 +364,18 @@ def _index_add(rng, dtype, name):
     close(run_op("index_add", [base, idx, src], axis=axis), np.moveaxis(expected, 0, axis), dtype)
 
 
+@case("check_target")
+def _check_target(rng, dtype, name):
+    target = rng.integers(0, 5, size=shape(rng, 0, 2))
+    np.testing.assert_array_equal(run_op(name, [target], classes=5), target)
+    np.testing.assert_array_equal(
+        run_op(name, [np.array([-100, 4])], classes=5, ignore=-100), [-100, 4]
+    )
+    for bad, ignore in ((-5, -100), (5, None), (-100, None)):
+        with pytest.raises(ir.errors.ExecutionError, match=f"Target {bad} is out of bounds."):
+            run_op(name, [np.array([1, bad, 2])], classes=5, ignore=ignore)
+
+
 @case("full")
 def _full(rng, dtype, name):
     s = shape(rng, 0)
