@@ -52,7 +52,8 @@ def _eager_only(name: str) -> None:
 
 
 def _make(array, dtype, requires_grad: bool):
-    t = _tensor.Tensor._wrap(array.astype(as_dtype(dtype or DEFAULT_FLOAT).np, copy=False))
+    # np.asarray: NumPy gives a scalar, not a 0-d array, for shape (); in-place ops need an array.
+    t = _tensor.Tensor._wrap(np.asarray(array, dtype=as_dtype(dtype or DEFAULT_FLOAT).np))
     return t.requires_grad_() if requires_grad else t
 
 

@@ -345,3 +345,39 @@ def test_new_tensors_numpy_operands_and_softmax():
     np.testing.assert_allclose(s.log_softmax(1).exp().sum().item(), 1.0, rtol=1e-6)
     with graphc.inference_mode():
         assert not (graphc.ones(1, requires_grad=True) * 2).requires_grad
+
+
+@pytest.mark.parametrize("make", ["rand", "randn"])
+def test_zero_dim_random_tensors_update_in_place(make):
+    # The polynomial-fitting tutorials: a = torch.randn((), requires_grad=True), then a -= ...
+    a = getattr(graphc, make)((), requires_grad=True)
+    assert isinstance(a._data, np.ndarray) and a.shape == ()
+    x = graphc.linspace(-1, 1, 5)
+    ((a * x - x) ** 2).sum().backward()
+    expected = a.item() - 0.1 * a.grad.item()
+    with graphc.no_grad():
+        a -= 0.1 * a.grad
+    assert a.item() == pytest.approx(expected)
+    a.grad = None
+    ((a * x - x) ** 2).sum().backward()
+    graphc.optim.SGD([a], lr=0.1, momentum=0.9).step()
+    model = graphc.nn.Module()
+    model.a = graphc.nn.Parameter(getattr(graphc, make)(()))
+    model.load_state_dict({"a": graphc.tensor(2.0)})
+    assert model.a.item() == 2.0
+    assert isinstance(graphc.randint(0, 3, ())._data, np.ndarray)
+
+
+def test_flatten_of_an_empty_batch_and_ambiguous_reshapes_as_pytorch():
+    x, t = graphc.zeros(0, 3, 4), torch.zeros(0, 3, 4)
+    assert graphc.nn.Flatten()(x).shape == torch.nn.Flatten()(t).shape == (0, 12)
+    assert x.flatten().shape == (0,) and x.reshape(2, -1).shape == t.reshape(2, -1).shape
+    model = graphc.nn.Sequential(graphc.nn.Flatten(), graphc.nn.Linear(12, 2))
+    assert model(x).shape == graphc.compile(model, x)(x).shape == (0, 2)
+    for shape in ((0, -1), (-1, 0)):
+        with pytest.raises(RuntimeError) as expected:
+            t.reshape(shape)
+        with pytest.raises(RuntimeError, match=str(expected.value).replace("[", r"\[")):
+            x.reshape(shape)
+    with pytest.raises(RuntimeError, match="start_dim cannot come after end_dim"):
+        graphc.zeros(2, 3, 4).flatten(2, 1)
