@@ -1,6 +1,17 @@
 """graphc: PyTorch-style models in, a static graph IR out; symbolic autodiff, passes, compiled
 steps."""
 
+import warnings
+
+
+def _hide_kernel_warnings() -> None:
+    """NaN and inf propagate silently, as in PyTorch: NumPy's "invalid value"/"overflow" warnings
+    from the kernels (eager and compiled) would only repeat what the results already say."""
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(ir|runtime)(\.|$)")
+
+
+_hide_kernel_warnings()
+
 from graphc import dispatch
 from graphc.autograd import (
     enable_grad,

@@ -179,12 +179,12 @@ class MathMixin:
         return dispatch.apply("relu", self)
 
     def clamp(self, min=None, max=None):
-        x = self
-        if min is not None:
-            x = where(x < min, min, x)
-        if max is not None:
-            x = where(x > max, max, x)
-        return x
+        """Values limited to [min, max] (either may be None, a number or a tensor); NaN stays."""
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        dtype = dispatch.common_dtype(*(v for v in (self, min, max) if v is not None))
+        low, high = (_unbounded(dtype, sign) if v is None else v for v, sign in ((min, -1), (max, 1)))
+        return dispatch.apply("clamp", *dispatch.promote(self, low, high, dtype=dtype))
 
     clip = clamp
 
@@ -431,8 +431,24 @@ def _extreme(x, reduce_op, arg_op, pairwise_op, dim, keepdim):
         return _binary(pairwise_op, x, dim)
     if dim is None:
         return _reduce(reduce_op, x, None, False)
-    values = _reduce(reduce_op, x, dim, keepdim)
-    return ValuesIndices(values, _arg(arg_op, x, dim, keepdim))
+    if x.ndim == 0:
+        return ValuesIndices(x, _arg(arg_op, x, dim, keepdim))
+    # The values are picked at the indices, so the gradient goes to that one element (ties and
+    # NaNs included), as PyTorch's max(dim)/min(dim) backward does.
+    axis = axis_index(dim, x.ndim)
+    indices = _arg(arg_op, x, axis, True)
+    values = dispatch.apply("gather", x, indices, axis=axis)
+    if not keepdim:
+        values, indices = values.squeeze(axis), indices.squeeze(axis)
+    return ValuesIndices(values, indices)
+
+
+def _unbounded(dtype, sign: int):
+    """The bound that limits nothing on one side: +-inf, or the integer dtype's extreme."""
+    if dtype.is_floating_point:
+        return sign * float("inf")
+    info = np.iinfo(dtype.np)
+    return info.max if sign > 0 else info.min
 
 
 def where(condition, input, other):

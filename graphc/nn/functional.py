@@ -16,6 +16,7 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.
     binary_cross_entropy_with_logits,
     cross_entropy,
     l1_loss,
+    log1p_exp,
     mse_loss,
     nll_loss,
 )
@@ -81,9 +82,13 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
-    # exp of min(x, 0): the unselected branch must not overflow (0 * inf would poison gradients).
-    negative = apply("minimum", input, _scalar(0.0, input))
-    return graphc.where(input > 0, input, (graphc.exp(negative) - 1.0) * alpha)
+    """x where x > 0 (and NaN), alpha * (exp(x) - 1) where x <= 0, as PyTorch (also its gradient
+    at 0 and at NaN)."""
+    negative = input <= 0
+    # exp reads only the x <= 0 values: the unselected branch must not overflow (0 * inf would
+    # poison the gradient).
+    safe = graphc.where(negative, input, 0.0)
+    return graphc.where(negative, (graphc.exp(safe) - 1.0) * alpha, input)
 
 
 def gelu(input, approximate: str = "none"):
@@ -102,7 +107,7 @@ def silu(input, inplace: bool = False):
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     """log(1 + exp(beta * x)) / beta, computed without overflow; linear above `threshold`."""
     z = input * beta if beta != 1 else input
-    stable = graphc.relu(z) + graphc.log(graphc.exp(-z.abs()) + 1.0)
+    stable = log1p_exp(z)
     if beta != 1:
         stable = stable * (1.0 / beta)
     return graphc.where(z > threshold, input, stable)

@@ -26,9 +26,15 @@ def _reduce(loss, reduction: str):
     return loss.sum() if reduction == "sum" else loss
 
 
+def log1p_exp(x):
+    """log(1 + exp(x)) (softplus) without overflow for any x, with the gradient sigmoid(x)
+    everywhere: max(x, 0) splits its gradient at the tie x = 0, where |x| has none, giving 1/2."""
+    return graphc.maximum(x, 0.0) + graphc.log(graphc.exp(-x.abs()) + 1.0)
+
+
 def _softplus_neg(x):
-    """-log(sigmoid(x)) = log(1 + exp(-x)) without overflow for any sign of x."""
-    return graphc.relu(-x) + graphc.log(graphc.exp(-x.abs()) + 1.0)
+    """-log(sigmoid(x)) = log(1 + exp(-x))."""
+    return log1p_exp(-x)
 
 
 def _class_terms(target, classes: int, weight, ignore_index, dtype):

@@ -163,6 +163,17 @@ def _where(rng, dtype, name):
     close(run_op("where", [cond, x, y]), np.where(cond, x, y), dtype)
 
 
+@case("clamp")
+def _clamp(rng, dtype, name):
+    sx, sl, sh = broadcast_shapes(rng, 3)
+    x, low = normal(rng, sx, dtype), normal(rng, sl, dtype)
+    high = normal(rng, sh, dtype) + 1  # sometimes below low: the result is high there
+    close(run_op("clamp", [x, low, high]), np.minimum(np.maximum(x, low), high), dtype)
+    nan_inf = np.array([np.nan, np.inf, -np.inf, 0.5], dtype)
+    bounds = np.asarray(-1, dtype), np.asarray(1, dtype)
+    close(run_op("clamp", [nan_inf, *bounds]), np.array([np.nan, 1, -1, 0.5], dtype), dtype)
+
+
 @case("cast")
 def _cast(rng, dtype, name):
     x = normal(rng, shape(rng, 0), dtype) * 3

@@ -127,6 +127,17 @@ def _where(rng, name):
     return [rng.random(sx) < 0.5, normal(rng, sx), normal(rng, sy)], {}
 
 
+@grad_case("clamp")
+def _clamp(rng, name):
+    # Bounds of every shape that broadcasts, kept 0.1 away from x so no tie sits within eps.
+    sx, sb = broadcast_pair(rng)
+    x = normal(rng, sx)
+    low = np.full(sb, -0.5) if rng.random() < 0.5 else normal(rng, sb) - 0.3
+    high = low + 0.6 + rng.random(sb)
+    gap = np.minimum(np.abs(x - low), np.abs(x - high))
+    return [np.where(gap < 0.1, x + 0.25, x), low, high], {}
+
+
 @grad_case("cast")
 def _cast(rng, name):
     # Through float32 and back: rounding needs a wider step and tolerance.
