@@ -36,9 +36,9 @@ from graphc.creation import (
     zeros,
     zeros_like,
 )
-from graphc.device import cuda, device
-from graphc.dtypes import DEFAULT_FLOAT, dtype, float32, float64, int32, int64
+from graphc.device import device
 from graphc.dtypes import bool_ as bool  # PyTorch's dtype names shadow builtins here only
+from graphc.dtypes import dtype, float32, float64, int32, int64
 from graphc.dtypes import float32 as float
 from graphc.dtypes import float64 as double
 from graphc.dtypes import int32 as int
@@ -126,10 +126,13 @@ from graphc.checkpoint import load, save
 from graphc.compile import compile, compile_train_step
 from graphc.render import render
 
-
-def get_default_dtype() -> dtype:
-    return DEFAULT_FLOAT
-
+# isort: split
+# PyTorch's surroundings of the tensor API: devices and defaults, data, utils (beginner code
+# reaches all of them from `import torch` alone).
+from graphc import accelerator, backends, cuda, data, utils
+from graphc.device import get_default_device, set_default_device
+from graphc.dtypes import get_default_dtype, set_default_dtype
+from graphc.random import normal
 
 __all__ = [
     "Size", "Tensor", "TraceError", "abs", "add", "all", "allclose", "amax", "amin", "any",
@@ -146,4 +149,8 @@ __all__ = [
     "sign", "sin", "spec", "split", "sqrt", "square", "squeeze", "stack", "std", "sub", "sum", "t",
     "tanh", "tensor", "trace", "transpose", "unbind", "unsqueeze", "var", "where", "zeros",
     "zeros_like",
+]
+__all__ += [
+    "accelerator", "backends", "data", "get_default_device", "normal", "set_default_device",
+    "set_default_dtype", "utils",
 ]

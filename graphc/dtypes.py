@@ -6,6 +6,7 @@ import builtins
 
 import numpy as np
 
+from graphc import state
 from ir.types import normalize_dtype
 
 
@@ -36,7 +37,20 @@ float32 = dtype("float32", 3)
 float64 = dtype("float64", 4)
 BY_NAME = {d.name: d for d in (bool_, int32, int64, float32, float64)}
 BY_NUMPY = {d.np: d for d in BY_NAME.values()}
-DEFAULT_FLOAT = float32
+DEFAULT_FLOAT = float32  # the default float dtype until set_default_dtype changes it
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of Python floats and of float tensors created without a dtype (float32)."""
+    return state.default_float or DEFAULT_FLOAT
+
+
+def set_default_dtype(d) -> None:
+    """Make `d` (float32 or float64) the default float dtype, as torch.set_default_dtype."""
+    d = as_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError("only floating-point types are supported as the default type")
+    state.default_float = d
 
 
 def as_dtype(value) -> dtype:
@@ -44,7 +58,7 @@ def as_dtype(value) -> dtype:
     if isinstance(value, dtype):
         return value
     if value is builtins.float:
-        return DEFAULT_FLOAT
+        return get_default_dtype()
     if value is builtins.int:
         return int64
     if value is builtins.bool:
@@ -81,7 +95,7 @@ def scalar_dtype(value) -> dtype:
     if isinstance(value, (builtins.int, np.integer)):
         return int64
     if isinstance(value, (builtins.float, np.floating)):
-        return DEFAULT_FLOAT
+        return get_default_dtype()
     raise TypeError(f"unsupported operand of type {type(value).__name__}")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc import autograd, creation, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device
-from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT
+from graphc.dtypes import BY_NAME, BY_NUMPY, get_default_dtype
 from graphc.tensor_math import MathMixin
 from graphc.tensor_shape import ShapeMixin, axis_index, shape_args
 from ir.types import TensorType
@@ -60,11 +60,11 @@ class Tensor(MathMixin, ShapeMixin):
                 src._data, src._vc if src._data is not None else None, src._value, src._trace
             )
         elif args and all(isinstance(a, (int, np.integer)) for a in args):
-            self._init(np.zeros(shape_args(args), dtype=DEFAULT_FLOAT.np))
+            self._init(np.zeros(shape_args(args), dtype=get_default_dtype().np))
         else:
             data = args[0] if args else []
             if not isinstance(data, np.ndarray) or data.dtype.name not in BY_NAME:
-                data = np.asarray(data, dtype=DEFAULT_FLOAT.np)
+                data = np.asarray(data, dtype=get_default_dtype().np)
             self._init(data)
         if requires_grad:
             self.requires_grad = True

@@ -8,7 +8,7 @@ from numbers import Number
 import numpy as np
 
 from graphc import dispatch, state
-from graphc.dtypes import DEFAULT_FLOAT, bool_, int64
+from graphc.dtypes import bool_, get_default_dtype, int64
 from graphc.tensor_shape import axis_index, normalize_axes
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -45,12 +45,12 @@ def _binary(op: str, a, b, dtype=None):
 
 def _div_dtype(a, b):
     dtype = dispatch.common_dtype(_operand(a), _operand(b))
-    return dtype if dtype.is_floating_point else DEFAULT_FLOAT
+    return dtype if dtype.is_floating_point else get_default_dtype()
 
 
 def _float(x):
     """`x` as a floating tensor: integer inputs of float functions become float32, as in PyTorch."""
-    return x if x.dtype.is_floating_point else dispatch.cast(x, DEFAULT_FLOAT)
+    return x if x.dtype.is_floating_point else dispatch.cast(x, get_default_dtype())
 
 
 def _unary_float(op: str):
@@ -183,7 +183,8 @@ class MathMixin:
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
         dtype = dispatch.common_dtype(*(v for v in (self, min, max) if v is not None))
-        low, high = (_unbounded(dtype, sign) if v is None else v for v, sign in ((min, -1), (max, 1)))
+        low = _unbounded(dtype, -1) if min is None else min
+        high = _unbounded(dtype, 1) if max is None else max
         return dispatch.apply("clamp", *dispatch.promote(self, low, high, dtype=dtype))
 
     clip = clamp
@@ -338,7 +339,7 @@ class MathMixin:
     def normal_(self, mean: float = 0.0, std: float = 1.0):
         from graphc import random
 
-        return self._assign(random.normal(self.shape, mean, std, self.dtype))
+        return self._assign(random.normal_samples(self.shape, mean, std, self.dtype))
 
     def _assign(self, result):
         """Make `self` hold `result`: the one place in-place semantics are decided.

@@ -32,6 +32,15 @@ def shape_args(args) -> tuple:
     return tuple(int(a) for a in args)
 
 
+def size_args(args, size) -> tuple:
+    """The shape a factory is given: `f(2, 3)`, `f((2, 3))` or `f(size=(2, 3))`."""
+    if size is None:
+        return shape_args(args)
+    if args:
+        raise TypeError("got multiple values for argument 'size'")
+    return shape_args((size,) if isinstance(size, (int, np.integer)) else (tuple(size),))
+
+
 def infer_shape(shape: tuple, numel: int, have: tuple) -> tuple:
     """Resolve one -1 in a requested shape; PyTorch's errors when sizes do not match."""
     if shape.count(-1) > 1:
