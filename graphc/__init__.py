@@ -1,6 +1,7 @@
 """graphc: PyTorch-style models in, a static graph IR out; symbolic autodiff, passes, compiled
 steps."""
 
+import math
 import warnings
 
 
@@ -129,10 +130,13 @@ from graphc.render import render
 # isort: split
 # PyTorch's surroundings of the tensor API: devices and defaults, data, utils (beginner code
 # reaches all of them from `import torch` alone).
-from graphc import accelerator, backends, cuda, data, utils
+from graphc import accelerator, backends, cuda, data, linalg, utils
 from graphc.device import get_default_device, set_default_device
 from graphc.dtypes import get_default_dtype, set_default_dtype
+from graphc.functions import dot, inner, mv, norm, scatter, scatter_add
 from graphc.random import normal
+
+inf, nan, pi, e = float("inf"), float("nan"), math.pi, math.e
 
 __all__ = [
     "Size", "Tensor", "TraceError", "abs", "add", "all", "allclose", "amax", "amin", "any",
@@ -151,6 +155,7 @@ __all__ = [
     "zeros_like",
 ]
 __all__ += [
-    "accelerator", "backends", "data", "get_default_device", "normal", "set_default_device",
+    "accelerator", "backends", "data", "dot", "e", "get_default_device", "inf", "inner", "linalg",
+    "mv", "nan", "norm", "normal", "pi", "scatter", "scatter_add", "set_default_device",
     "set_default_dtype", "utils",
 ]

@@ -6,16 +6,17 @@ import numpy as np
 
 from graphc import dispatch
 from graphc import tensor_core as _tensor
-from graphc.tensor_math import where  # noqa: F401  (re-exported as graphc.where)
+from graphc.tensor_math import where, write_out  # noqa: F401  (where: re-exported)
 from graphc.tensor_shape import axis_index
 
 
 def _method(name: str):
-    def fn(input, *args, **kwargs):
-        return getattr(input, name)(*args, **kwargs)
+    def fn(input, *args, out=None, **kwargs):
+        result = getattr(input, name)(*args, **kwargs)
+        return result if out is None else write_out(name, result, out)
 
     fn.__name__ = name
-    fn.__doc__ = f"`graphc.{name}(t, ...)` is `t.{name}(...)`."
+    fn.__doc__ = f"`graphc.{name}(t, ...)` is `t.{name}(...)`; `out=` receives the result."
     return fn
 
 
@@ -69,6 +70,12 @@ for _name in (
     "numel",
     "t",
     "narrow",
+    "dot",
+    "inner",
+    "mv",
+    "norm",
+    "scatter",
+    "scatter_add",
     "div",
     "mul",
     "add",

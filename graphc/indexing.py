@@ -41,7 +41,7 @@ def _entries(x, key) -> list:
     key = key if isinstance(key, tuple) else (key,)
     items = []
     for k in key:
-        if isinstance(k, (list, np.ndarray, _tensor.Tensor)):
+        if isinstance(k, (list, range, np.ndarray, _tensor.Tensor)):
             k = k if isinstance(k, _tensor.Tensor) else _tensor.Tensor._wrap(np.asarray(k))
             if k.dtype.name == "bool":
                 items.extend(("index", i) for i in _mask_indices(k))

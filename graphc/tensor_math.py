@@ -223,6 +223,35 @@ class MathMixin:
             )
         return self.matmul(other)
 
+    def dot(self, other):
+        """Inner product of two 1-D tensors of the same size."""
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(
+                f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors"
+            )
+        n, m = self.shape[0], other.shape[0]
+        if n != m:
+            raise RuntimeError(
+                f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same "
+                f"number of elements, but got {n} and {m} elements respectively"
+            )
+        return self.matmul(other)
+
+    inner = dot
+
+    def mv(self, vec):
+        """Matrix (n, m) times vector (m,)."""
+        if self.ndim != 2 or vec.ndim != 1:
+            raise RuntimeError(f"vector + matrix @ vector expected, got {vec.ndim}, {self.ndim}, "
+                               f"{vec.ndim}")
+        return self.matmul(vec)
+
+    def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None):
+        """The p-norm over `dim` (all elements by default); see `graphc.linalg.vector_norm`."""
+        from graphc import linalg
+
+        return linalg.vector_norm(self, 2 if p in ("fro", None) else p, dim, keepdim, dtype=dtype)
+
     def bmm(self, other):
         if self.ndim != 3 or other.ndim != 3:
             raise RuntimeError(f"bmm: expected 3-D tensors, got {self.ndim}-D and {other.ndim}-D")
@@ -372,6 +401,19 @@ class MathMixin:
             np.copyto(self._data, result._storage())
             self._vc[0] += 1
         return self
+
+
+def write_out(name: str, result, out):
+    """Store `result` in `out` as PyTorch's `out=` does: resized to the result's shape, cast to
+    its dtype (same kind), and refused while autograd would have to record it."""
+    if state.grad_enabled and (result._requires_grad or out._requires_grad):
+        raise RuntimeError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    if tuple(out.shape) != tuple(result.shape) and out._data is not None:
+        out._data = np.empty(tuple(result.shape), dtype=out.dtype.np)
+    return out._assign(result)
 
 
 def _fit(target, result):

@@ -191,6 +191,33 @@ class ShapeMixin:
     def gather(self, dim: int, index):
         return dispatch.apply("gather", self, index, axis=axis_index(dim, self.ndim))
 
+    def scatter(self, dim: int, index, src=None, value=None, *, reduce=None):
+        """A copy with `src` (or the number `value`) written at `index` along `dim`:
+        out[..., index[..., i, ...], ...] = src[..., i, ...]. Repeated indices add up here
+        (PyTorch leaves their order unspecified)."""
+        if reduce is not None:
+            raise NotImplementedError("scatter(reduce=...) is not supported; use scatter_add")
+        if src is None or not hasattr(src, "shape"):
+            src = self.new_full(tuple(index.shape), value if src is None else src)
+        axis = axis_index(dim, self.ndim)
+        src = _leading(src, index.shape)
+        zeros = self.new_zeros(tuple(self.shape))
+        hit = dispatch.apply("scatter_add", zeros, index, src.new_ones(tuple(index.shape)),
+                             axis=axis) != 0
+        placed = dispatch.apply("scatter_add", zeros, index, src.to(self.dtype), axis=axis)
+        return dispatch.apply("where", hit, placed, self)
+
+    def scatter_add(self, dim: int, index, src):
+        """A copy with `src` added at `index` along `dim` (repeats accumulate)."""
+        return dispatch.apply("scatter_add", self, index, _leading(src, index.shape).to(self.dtype),
+                              axis=axis_index(dim, self.ndim))
+
+    def scatter_(self, dim: int, index, src=None, value=None, *, reduce=None):
+        return self._assign(self.scatter(dim, index, src, value, reduce=reduce))
+
+    def scatter_add_(self, dim: int, index, src):
+        return self._assign(self.scatter_add(dim, index, src))
+
     def index_select(self, dim: int, index):
         return indexing.take(self, index, axis_index(dim, self.ndim))
 
@@ -199,3 +226,10 @@ class ShapeMixin:
 
     def __setitem__(self, key, value) -> None:
         indexing.setitem(self, key, value)
+
+
+def _leading(src, shape: tuple):
+    """The leading `shape` block of `src` (PyTorch's scatter reads only that much of `src`)."""
+    if tuple(src.shape) == tuple(shape):
+        return src
+    return src[tuple(slice(0, n) for n in shape)]
