@@ -136,7 +136,7 @@ from graphc.dtypes import get_default_dtype, set_default_dtype
 from graphc.functions import dot, inner, mv, norm, scatter, scatter_add
 from graphc.random import normal
 
-inf, nan, pi, e = float("inf"), float("nan"), math.pi, math.e
+inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
 
 __all__ = [
     "Size", "Tensor", "TraceError", "abs", "add", "all", "allclose", "amax", "amin", "any",

@@ -18,6 +18,14 @@ from graphc.nn.activation import (
 from graphc.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from graphc.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from graphc.nn.dropout import Dropout
+from graphc.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyConv2d,
+    LazyLinear,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
 from graphc.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from graphc.nn.module import Module
@@ -41,6 +49,10 @@ __all__ = [
     "Identity",
     "L1Loss",
     "LayerNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyConv2d",
+    "LazyLinear",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -63,6 +75,8 @@ __all__ = [
     "Softplus",
     "Tanh",
     "Unflatten",
+    "UninitializedBuffer",
+    "UninitializedParameter",
     "functional",
     "init",
 ]

@@ -313,7 +313,8 @@ class Module:
                     f"Tensor-like object from checkpoint but received {type(source)}"
                 )
                 continue
-            if _shape(source) != _shape(target):
+            lazy = hasattr(target, "materialize")  # a lazy module's: takes the loaded shape
+            if _shape(source) != _shape(target) and not lazy:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {source.shape} "
                     f"from checkpoint, the shape in current model is {target.shape}."
@@ -331,6 +332,8 @@ class Module:
                 self._get_name(), "\n\t".join(errors)))
         with graphc.no_grad():
             for target, source in copies:
+                if hasattr(target, "materialize"):
+                    target.materialize(source.shape)
                 target.copy_(source)
         return _IncompatibleKeys(missing, unexpected)
 
