@@ -27,7 +27,17 @@ from graphc.nn.lazy import (
     UninitializedParameter,
 )
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
-from graphc.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from graphc.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from graphc.nn.module import Module
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from graphc.nn.parameter import Parameter
@@ -46,7 +56,9 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "HuberLoss",
     "Identity",
+    "KLDivLoss",
     "L1Loss",
     "LayerNorm",
     "LazyBatchNorm1d",
@@ -71,6 +83,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Softplus",
     "Tanh",

@@ -15,10 +15,13 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
+    kl_div,
     l1_loss,
     log1p_exp,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 
 

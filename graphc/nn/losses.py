@@ -130,6 +130,42 @@ def l1_loss(input, target, reduction: str = "mean"):
     return _reduce((input - target).abs(), reduction)
 
 
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); L1 at beta 0."""
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    diff = input - target
+    size = diff.abs()
+    return _reduce(graphc.where(size < beta, diff * diff * (0.5 / beta), size - 0.5 * beta),
+                   reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (d = input - target)."""
+    diff = input - target
+    size = diff.abs()
+    return _reduce(graphc.where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * delta),
+                   reduction)
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
+    """KL divergence of log-probabilities `input` from `target` (probabilities, or log ones with
+    `log_target`): target (log target - input), 0 where target is 0; 'batchmean' divides the sum
+    by the batch size (the true KL divergence), 'mean' by the element count."""
+    if log_target:
+        loss = graphc.exp(target) * (target - input)
+    else:
+        # xlogy: target * log(target) is 0 where target is 0 (log of 1 there keeps gradients finite)
+        positive = target > 0
+        safe = graphc.where(positive, target, graphc.ones_like(target))
+        loss = target * graphc.log(safe) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
                                      pos_weight=None):
     """Binary cross entropy on logits: (1 - t) x + (1 + (pw - 1) t) softplus(-x), overflow-free."""
