@@ -130,7 +130,7 @@ from graphc.render import render
 # isort: split
 # PyTorch's surroundings of the tensor API: devices and defaults, data, utils (beginner code
 # reaches all of them from `import torch` alone).
-from graphc import accelerator, backends, cuda, data, linalg, utils
+from graphc import accelerator, backends, cuda, data, linalg, onnx, utils
 from graphc.device import get_default_device, set_default_device
 from graphc.dtypes import get_default_dtype, set_default_dtype
 from graphc.functions import dot, inner, mv, norm, scatter, scatter_add
@@ -156,6 +156,6 @@ __all__ = [
 ]
 __all__ += [
     "accelerator", "backends", "data", "dot", "e", "get_default_device", "inf", "inner", "linalg",
-    "mv", "nan", "norm", "normal", "pi", "scatter", "scatter_add", "set_default_device",
+    "mv", "nan", "norm", "normal", "onnx", "pi", "scatter", "scatter_add", "set_default_device",
     "set_default_dtype", "utils",
 ]
