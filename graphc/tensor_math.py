@@ -7,7 +7,7 @@ from numbers import Number
 
 import numpy as np
 
-from graphc import dispatch, state
+from graphc import autograd, dispatch, state
 from graphc.dtypes import bool_, get_default_dtype, int64
 from graphc.tensor_shape import axis_index, normalize_axes
 
@@ -273,7 +273,9 @@ class MathMixin:
             )
         axes = normalize_axes(dim, x.ndim) if x.ndim else ()
         count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-        return x.sum(dim, keepdim) / dispatch.scalar(count, x.dtype)
+        out = x.sum(dim, keepdim) / dispatch.scalar(count, x.dtype)
+        autograd.label(out, "MeanBackward0" if dim is None else "MeanBackward1", self)
+        return out
 
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
         correction = (

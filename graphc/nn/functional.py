@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import graphc
+from graphc.autograd import label
 from graphc.dispatch import apply
 from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.)
     binary_cross_entropy,
@@ -65,7 +66,11 @@ def linear(input, weight, bias=None):
     if input.ndim == 1:
         return linear(input.unsqueeze(0), weight, bias).squeeze(0)
     out = graphc.matmul(input, weight.T)
-    return out if bias is None else out + bias
+    if bias is None:
+        return out
+    out = out + bias
+    label(out, "AddmmBackward0" if input.ndim == 2 else "ViewBackward0", bias, input, weight)
+    return out
 
 
 def relu(input, inplace: bool = False):
@@ -132,7 +137,9 @@ def softmax(input, dim: int | None = None, dtype=None):
         input = input.type(dtype)
     dim = _implicit_dim(input) if dim is None else dim
     e = graphc.exp(input - _detached_max(input, dim))
-    return e / e.sum(dim, keepdim=True)
+    out = e / e.sum(dim, keepdim=True)
+    label(out, "SoftmaxBackward0", input)
+    return out
 
 
 def log_softmax(input, dim: int | None = None, dtype=None):
@@ -141,7 +148,9 @@ def log_softmax(input, dim: int | None = None, dtype=None):
         input = input.type(dtype)
     dim = _implicit_dim(input) if dim is None else dim
     z = input - _detached_max(input, dim)
-    return z - graphc.log(graphc.exp(z).sum(dim, keepdim=True))
+    out = z - graphc.log(graphc.exp(z).sum(dim, keepdim=True))
+    label(out, "LogSoftmaxBackward0", input)
+    return out
 
 
 def _implicit_dim(input) -> int:

@@ -8,6 +8,7 @@ losses and gradients.
 from __future__ import annotations
 
 import graphc
+from graphc.autograd import label
 from graphc.dispatch import apply
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -79,7 +80,8 @@ def nll_loss(input, target, weight=None, ignore_index: int | None = IGNORE_INDEX
         return loss.squeeze(0) if reduction == "none" else loss
     index, per_element = _class_terms(target, input.shape[1], weight, ignore_index, input.dtype)
     picked = apply("gather", input, index.unsqueeze(1), axis=1).squeeze(1)
-    return _weighted_reduce(-picked, per_element, reduction)
+    return _named(_weighted_reduce(-picked, per_element, reduction), "NllLossBackward0", input,
+                  target, weight)
 
 
 def cross_entropy(input, target, weight=None, ignore_index: int | None = IGNORE_INDEX,
@@ -121,9 +123,15 @@ def cross_entropy(input, target, weight=None, ignore_index: int | None = IGNORE_
     return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
 
 
+def _named(loss, name: str, *inputs):
+    """`loss`, its grad_fn shown as PyTorch's loss node `name` (see `graphc.autograd.label`)."""
+    label(loss, name, *inputs)
+    return loss
+
+
 def mse_loss(input, target, reduction: str = "mean"):
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return _named(_reduce(diff * diff, reduction), "MseLossBackward0", input, target)
 
 
 def l1_loss(input, target, reduction: str = "mean"):
@@ -138,16 +146,16 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
         return l1_loss(input, target, reduction)
     diff = input - target
     size = diff.abs()
-    return _reduce(graphc.where(size < beta, diff * diff * (0.5 / beta), size - 0.5 * beta),
-                   reduction)
+    loss = graphc.where(size < beta, diff * diff * (0.5 / beta), size - 0.5 * beta)
+    return _named(_reduce(loss, reduction), "SmoothL1LossBackward0", input, target)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (d = input - target)."""
     diff = input - target
     size = diff.abs()
-    return _reduce(graphc.where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * delta),
-                   reduction)
+    loss = graphc.where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * delta)
+    return _named(_reduce(loss, reduction), "HuberLossBackward0", input, target)
 
 
 def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
@@ -175,7 +183,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
         loss = (1.0 - target) * input + ((pos_weight - 1.0) * target + 1.0) * _softplus_neg(input)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _named(_reduce(loss, reduction), "BinaryCrossEntropyWithLogitsBackward0", input,
+                  target, weight, pos_weight)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
@@ -186,4 +195,4 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     loss = -(target * log_p + (1.0 - target) * log_q)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _named(_reduce(loss, reduction), "BinaryCrossEntropyBackward0", input, target, weight)

@@ -1,4 +1,14 @@
 """The primitive op set. Importing this package registers every op."""
 
-from ir.ops import call, conv, creation, elementwise, indexing, linalg, reduce, shape  # noqa: F401
+from ir.ops import (  # noqa: F401
+    call,
+    conv,
+    creation,
+    elementwise,
+    function,
+    indexing,
+    linalg,
+    reduce,
+    shape,
+)
 from ir.ops.registry import OPS, Attr, OpDef, define_op, get_op, no_grad  # noqa: F401

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.special
+from conftest import cube_function_body
 
 import ir
 from ir import Graph, ShapeError, TensorType
@@ -243,6 +244,13 @@ def _fused(rng, dtype, name):
     relu, total = run_op("fused", [x, y], body=body)
     close(relu, np.maximum(x + y, 0), dtype)
     close(total, (x + y).sum(axis=1), dtype)
+
+
+@case("custom")
+def _custom(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    _, attrs = cube_function_body(dtype, x.shape)
+    close(run_op("custom", [x], **attrs), x**3, dtype)
 
 
 @case("reshape")

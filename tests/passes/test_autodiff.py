@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import cube_function_body
 
 from ir import Builder, Graph, GraphError, TensorType
 from ir.ops.registry import NONDIFFERENTIABLE, OPS
@@ -188,6 +189,12 @@ def _fused(rng, name):
     s = b.mul(x, y)
     body.set_outputs([b.tanh(s), b.sum(b.exp(s), axes=(0,))])
     return [normal(rng, (3, 4)), normal(rng, (4,))], {"body": body}
+
+
+@grad_case("custom")
+def _custom(rng, name):
+    x = normal(rng, shape(rng))
+    return [x], cube_function_body(F64, x.shape)[1]
 
 
 @grad_case("reshape")
