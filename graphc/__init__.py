@@ -4,6 +4,8 @@ steps."""
 import math
 import warnings
 
+__version__ = "0.1.0"
+
 
 def _hide_kernel_warnings() -> None:
     """NaN and inf propagate silently, as in PyTorch: NumPy's "invalid value"/"overflow" warnings
