@@ -197,8 +197,12 @@ class ShapeMixin:
         (PyTorch leaves their order unspecified)."""
         if reduce is not None:
             raise NotImplementedError("scatter(reduce=...) is not supported; use scatter_add")
+        if index.ndim == 0:  # one index (PyTorch takes a 0-d index as one of one element)
+            index = index.reshape(1)
         if src is None or not hasattr(src, "shape"):
             src = self.new_full(tuple(index.shape), value if src is None else src)
+        elif src.ndim == 0:
+            src = src.reshape(1)
         axis = axis_index(dim, self.ndim)
         src = _leading(src, index.shape)
         zeros = self.new_zeros(tuple(self.shape))
