@@ -351,19 +351,21 @@ class Tensor(MathMixin, ShapeMixin):
         return out
 
     # -- new tensors like this one ----------------------------------------------------------------
-    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-        return creation.full(size, fill_value, dtype or self.dtype, requires_grad=requires_grad)
+    def new_full(self, size, fill_value, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
+        return creation.full(size, fill_value, dtype or self.dtype, device,
+                             requires_grad=requires_grad)
 
-    def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
-        return self.new_full(shape_args(size), 0, dtype, requires_grad)
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 0, dtype, device, requires_grad)
 
     new_empty = new_zeros
 
-    def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
-        return self.new_full(shape_args(size), 1, dtype, requires_grad)
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 1, dtype, device, requires_grad)
 
-    def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
-        return creation.tensor(data, dtype or self.dtype, requires_grad=requires_grad)
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return creation.tensor(data, dtype or self.dtype, device, requires_grad=requires_grad)
 
     # -- composites graphc.nn defines --------------------------------------------------------------
     def softmax(self, dim: int, dtype=None) -> Tensor:

@@ -447,6 +447,7 @@ def _is_floating(t) -> bool:
 def _parse_to(*args, **kwargs):
     """(device, dtype) from the argument forms of `Module.to`."""
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)  # copies are synchronous here
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
     for arg in args:
