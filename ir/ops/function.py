@@ -45,7 +45,13 @@ def _custom_impl(xp, *arrays, body, name, outputs, forward_nodes, grads):
         env[value] = xp.asarray(value.data)
     for node in body.nodes[:forward_nodes]:
         env.update(zip(node.outputs, run_node(xp, node, [env[v] for v in node.inputs])))
-    return tuple(env[v] for v in body.outputs[:outputs])
+    # A forward may return an input or a constant (or a view of one); the node's results must be
+    # arrays of their own, since the memory planner reuses an input's buffer once it is dead.
+    given = [*arrays, *(env[v] for v in body.constants)]
+    return tuple(
+        env[v].copy() if any(xp.may_share_memory(env[v], a) for a in given) else env[v]
+        for v in body.outputs[:outputs]
+    )
 
 
 def _custom_vjp(b, g, out, *inputs, body, name, outputs, forward_nodes, grads):

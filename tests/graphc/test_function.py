@@ -141,6 +141,35 @@ def test_the_custom_node_prints_parses_and_runs_in_the_ir():
     assert run_graph(graph, [x], {})[0] == pytest.approx(13.0)
 
 
+def test_a_forward_returning_its_input_or_a_view_keeps_its_result_in_planned_graphs():
+    class Identity(graphc.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    class Flat(graphc.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.reshape(-1)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.reshape(2, 3)
+
+    def f(x):  # the planner reuses the buffers of x * 2 and x * 5 for the later temporaries
+        kept = Identity.apply(x * 2.0) + (x + 1.0) * 3.0
+        return kept, Flat.apply(x * 5.0), (x - 1.0) * 7.0
+
+    x = graphc.arange(6.0).reshape(2, 3)
+    for level in ("O0", "O2"):
+        for got, expected in zip(graphc.compile(f, x, opt_level=level)(x), f(x)):
+            np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
 def test_backward_mistakes_are_clear_errors():
     class TooFew(graphc.autograd.Function):
         @staticmethod
