@@ -26,6 +26,7 @@ def main(argv=None) -> int:
     """Run `graphc <command> ...`; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     top = ArgumentParser(prog="graphc", description=__doc__.splitlines()[0])
+    top.add_argument("--version", action="version", version=f"graphc {_version()}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
         # each command's own options are added lazily below: importing a command costs time
@@ -41,6 +42,12 @@ def main(argv=None) -> int:
     except SystemExit as done:  # --help, or a usage error already printed
         return _status(done.code)
     return module.run(args)
+
+
+def _version() -> str:
+    from graphc import __version__
+
+    return __version__
 
 
 def _load(name: str):
