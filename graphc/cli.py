@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # command -> (module with add_arguments(parser) and run(args) -> int, one-line help)
@@ -41,7 +42,12 @@ def main(argv=None) -> int:
         args.command_line = argv  # what `graphc train --nproc N` starts again in each rank
     except SystemExit as done:  # --help, or a usage error already printed
         return _status(done.code)
-    return module.run(args)
+    try:
+        return module.run(args)
+    except BrokenPipeError:  # `graphc report | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _version() -> str:
