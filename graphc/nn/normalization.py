@@ -128,19 +128,19 @@ class GroupNorm(Module):
     """Normalizes each sample over groups of channels; per-channel weight 1 and bias 0 initially."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 device=None, dtype=None):
+                 device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         if num_channels % num_groups:
-            raise ValueError("num_channels must be divisible by num_groups")
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups "
+                             f"({num_groups})")
         self.num_groups, self.num_channels, self.eps, self.affine = (
             num_groups, num_channels, eps, affine)
         dtype = dtype or graphc.float32
-        if affine:
-            self.weight = Parameter(graphc.ones((num_channels,), dtype=dtype))
-            self.bias = Parameter(graphc.zeros((num_channels,), dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter(
+            "weight", Parameter(graphc.ones((num_channels,), dtype=dtype)) if affine else None)
+        self.register_parameter(
+            "bias", Parameter(graphc.zeros((num_channels,), dtype=dtype)) if affine and bias
+            else None)
 
     def forward(self, input):
         if input.ndim >= 2 and input.shape[1] != self.num_channels:
@@ -151,7 +151,8 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class RMSNorm(Module):
