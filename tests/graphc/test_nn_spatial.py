@@ -105,7 +105,7 @@ def test_conv_transpose_output_size_chooses_output_padding(parity):
     theirs, mine = parity.twins(lambda nn: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1))
     x = np.random.default_rng(0).standard_normal((1, 3, 4, 4))
     for size in [(7, 7), (8, 7), [1, 2, 8, 8]]:
-        parity.check(theirs, mine, x, call=lambda m, x: m(x, output_size=size))
+        parity.check(theirs, mine, x, call=lambda m, x, size=size: m(x, output_size=size))
     with pytest.raises(ValueError, match="valid sizes range from"):
         mine(graphc.from_numpy(x), output_size=(9, 9))
 
@@ -115,7 +115,7 @@ def test_max_pool_indices_and_unpool(parity):
     for kernel, stride, size in [(2, 2, (2, 3, 6, 8)), (3, 2, (2, 3, 7, 7))]:
         x = np.round(rng.standard_normal(size) * 2) / 2
 
-        def pool_unpool(nn, x):
+        def pool_unpool(nn, x, kernel=kernel, stride=stride):
             out, idx = nn.MaxPool2d(kernel, stride, return_indices=True)(x)
             return out, idx, nn.MaxUnpool2d(kernel, stride)(out, idx, output_size=x.shape)
 
@@ -194,26 +194,26 @@ def test_float32_layers_close_to_pytorch(parity):
 # -- errors as PyTorch's, naming the user's line ----------------------------------------------------
 ERRORS = [
     (lambda nn, t: nn.Conv2d(3, 4, 3)(t(2, 5, 8, 8)), RuntimeError,
-     "Given groups=1, weight of size [4, 3, 3, 3], expected input[2, 5, 8, 8] to have 3 channels, "
-     "but got 5 channels instead"),
+     ("Given groups=1, weight of size [4, 3, 3, 3], expected input[2, 5, 8, 8] to have 3 channels, "
+     "but got 5 channels instead")),
     (lambda nn, t: nn.Conv2d(3, 4, 3)(t(8, 8)), RuntimeError,
      "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got input of size: [8, 8]"),
     (lambda nn, t: nn.Conv2d(3, 4, 3)(t(1, 3, 2, 2)), RuntimeError,
-     "Calculated padded input size per channel: (2 x 2). Kernel size: (3 x 3). Kernel size "
-     "can't be greater than actual input size"),
+     ("Calculated padded input size per channel: (2 x 2). Kernel size: (3 x 3). Kernel size "
+     "can't be greater than actual input size")),
     (lambda nn, t: nn.Conv1d(3, 4, 3)(t(1, 3, 5, 5)), RuntimeError,
-     "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: "
-     "[1, 3, 5, 5]"),
+     ("Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: "
+     "[1, 3, 5, 5]")),
     (lambda nn, t: nn.ConvTranspose2d(2, 3, 3)(t(1, 3, 4, 4)), RuntimeError,
-     "Given transposed=1, weight of size [2, 3, 3, 3], expected input[1, 3, 4, 4] to have 2 "
-     "channels, but got 3 channels instead"),
+     ("Given transposed=1, weight of size [2, 3, 3, 3], expected input[1, 3, 4, 4] to have 2 "
+     "channels, but got 3 channels instead")),
     (lambda nn, t: nn.Upsample(scale_factor=2, mode="linear")(t(1, 3, 4, 4)), NotImplementedError,
      "Got 4D input, but linear mode needs 3D input"),
     (lambda nn, t: nn.Upsample()(t(1, 3, 4, 4)), ValueError,
      "either size or scale_factor should be defined"),
     (lambda nn, t: nn.GroupNorm(2, 6)(t(2, 4, 5)), RuntimeError,
-     "Expected weight to be a vector of size equal to the number of channels in input, but got "
-     "weight of shape [6] and input of shape [2, 4, 5]"),
+     ("Expected weight to be a vector of size equal to the number of channels in input, but got "
+     "weight of shape [6] and input of shape [2, 4, 5]")),
     (lambda nn, t: nn.BatchNorm2d(3)(t(2, 4, 5, 5)), RuntimeError,
      "running_mean should contain 4 elements not 3"),
     (lambda nn, t: nn.BatchNorm1d(3)(t(1, 3)), ValueError,
