@@ -15,6 +15,7 @@ from graphc.nn.activation import (
     Softplus,
     Tanh,
 )
+from graphc.nn.attention import MultiheadAttention
 from graphc.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from graphc.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from graphc.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
@@ -44,6 +45,13 @@ from graphc.nn.pooling import (
 )
 from graphc.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from graphc.nn.sparse import Embedding
+from graphc.nn.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from graphc.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
@@ -92,6 +100,7 @@ __all__ = [
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiheadAttention",
     "NLLLoss",
     "PReLU",
     "Parameter",
@@ -108,6 +117,11 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "Unflatten",
     "Upsample",
     "UpsamplingBilinear2d",

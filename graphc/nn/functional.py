@@ -3,7 +3,8 @@
 Every function is a composite of primitive ops, written with Tensor methods and
 `graphc.dispatch.apply`, so it runs eagerly, traces into IR and differentiates through the ops'
 own gradient rules. Losses live in `graphc.nn.losses`, convolution and pooling in
-`graphc.nn.spatial`, resampling in `graphc.nn.interpolation`; all are re-exported here.
+`graphc.nn.spatial`, resampling in `graphc.nn.interpolation`, attention in `graphc.nn.attention`;
+all are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import numpy as np
 
 import graphc
 from graphc.dispatch import apply
+from graphc.nn.attention import (  # noqa: F401  (re-exported)
+    multi_head_attention_forward,
+    scaled_dot_product_attention,
+)
 from graphc.nn.checks import user_error
 from graphc.nn.interpolation import (  # noqa: F401  (re-exported)
     interpolate,

@@ -14,6 +14,8 @@ from graphc import nn
 from graphc.nn import functional as F
 from runtime import run_graph
 
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # PyTorch's notes on its fast paths
+
 # name -> (constructor taking an nn namespace, input shape)
 LAYERS = {
     "conv2d_same": (lambda nn: nn.Conv2d(3, 4, 3, padding="same"), (2, 3, 6, 5)),
