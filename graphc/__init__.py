@@ -110,7 +110,7 @@ from graphc.tracing import TraceError, spec, trace
 
 # isort: split
 # The packages built on the Tensor core (nn, optim, compile, checkpoints, rendering).
-from graphc import nn, optim
+from graphc import backends, nn, optim
 from graphc.checkpoint import load, save
 from graphc.compile import compile, compile_train_step
 from graphc.render import render
@@ -122,7 +122,7 @@ def get_default_dtype() -> dtype:
 
 __all__ = [
     "Size", "Tensor", "TraceError", "abs", "add", "all", "allclose", "amax", "amin", "any",
-    "arange", "argmax", "argmin", "as_tensor", "bmm", "bool", "cat", "chunk", "clamp", "clip",
+    "arange", "argmax", "argmin", "as_tensor", "backends", "bmm", "bool", "cat", "chunk", "clamp", "clip",
     "compile", "compile_train_step", "concat", "concatenate", "cos", "cuda", "device", "dispatch",
     "div", "double", "dtype", "empty", "empty_like", "enable_grad", "eq", "equal", "erf", "exp",
     "eye", "flatten", "float", "float32", "float64", "from_numpy", "full", "full_like", "gather",

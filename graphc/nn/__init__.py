@@ -1,6 +1,6 @@
 """`graphc.nn`: PyTorch's module API (Module, Parameter, containers, layers, losses, init)."""
 
-from graphc.nn import functional, init
+from graphc.nn import functional, init, parallel
 from graphc.nn.activation import (
     ELU,
     GELU,
@@ -30,6 +30,7 @@ from graphc.nn.normalization import (
     LayerNorm,
     RMSNorm,
 )
+from graphc.nn.parallel import DataParallel
 from graphc.nn.parameter import Parameter
 from graphc.nn.pooling import (
     AdaptiveAvgPool1d,
@@ -76,6 +77,7 @@ __all__ = [
     "ConvTranspose1d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
+    "DataParallel",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
@@ -128,4 +130,5 @@ __all__ = [
     "UpsamplingNearest2d",
     "functional",
     "init",
+    "parallel",
 ]
