@@ -195,3 +195,12 @@ def test_unsupported_objects_rejected(tmp_path):
     with pytest.raises(TypeError, match="keys must be str or int"):
         graphc.save({(1, 2): graphc.zeros(2)}, tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_zero_dim_tensors_keep_their_shape(tmp_path):
+    # BatchNorm's num_batches_tracked is 0-d: a checkpoint must load back into the module
+    graphc.save({"count": graphc.tensor(3), "bn": nn.BatchNorm1d(2).state_dict()},
+                tmp_path / "x.safetensors")
+    loaded = graphc.load(tmp_path / "x.safetensors")
+    assert loaded["count"].shape == () and loaded["count"].item() == 3
+    nn.BatchNorm1d(2).load_state_dict(loaded["bn"])
