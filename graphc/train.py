@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import graphc
-from graphc import nn, optim
+from graphc import models, nn, optim
 from graphc.data import MNIST, DataLoader, Digits, FashionMNIST, ToTensor
 from graphc.render import RenderError
 
@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model = parser.add_argument_group("model and training")
     model.add_argument(
+        "--model",
+        choices=("mlp", *models.TRAINABLE),
+        default="mlp",
+        help="mlp: the tutorial's MLP; cnn: LeNet (with BatchNorm); lstm, transformer: sequence "
+        "classifiers on generated motif sequences, --data unused (default: mlp)",
+    )
+    model.add_argument(
         "--hidden",
         type=_positive(int),
         nargs="*",
@@ -65,7 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hidden layer widths of the MLP (default: 512 512)",
     )
     model.add_argument(
-        "--optim", choices=sorted(OPTIMIZERS), default="sgd", help="optimizer (default: sgd)"
+        "--optim",
+        choices=sorted(OPTIMIZERS),
+        default=None,
+        help="optimizer (default: sgd; adam for --model transformer)",
     )
     model.add_argument(
         "--lr",
@@ -102,9 +112,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.optim = args.optim or models.TRAINABLE.get(args.model, ("", "sgd"))[1]
     try:
         optimizer_options = _optimizer_options(args)
-        train_data, test_data = load_data(args.data, args.root, args.download)
+        if models.TRAINABLE.get(args.model, ("images",))[0] == "sequences":
+            train_data, test_data = models.MotifSequences(True), models.MotifSequences(False)
+            args.data = "motif sequences"
+        else:
+            train_data, test_data = load_data(args.data, args.root, args.download)
     except (UsageError, OSError, RuntimeError, ValueError) as err:
         print(f"graphc train: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
@@ -115,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
     )
     test_loader = DataLoader(test_data, batch_size=args.batch_size)
     sample = train_data[0][0]
-    model = MLP(sample.numel(), args.hidden, len(train_data.classes))
+    if args.model == "mlp":
+        model = MLP(sample.numel(), args.hidden, len(train_data.classes))
+    else:
+        model = models.build(args.model, train_data)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = make_optimizer(args.optim, model.parameters(), optimizer_options)
     loop = (
@@ -284,7 +302,8 @@ def save_outputs(out: Path, model, loop, render: bool) -> None:
     elif render:
         try:
             for name, graph in (("forward", step.forward_graph), ("backward", step.backward_graph)):
-                graphc.render(graph, out / f"{name}.svg", title=f"{name} graph")
+                graphc.render(graph, out / f"{name}.svg", title=f"{name} graph",
+                              depth=getattr(model, "render_depth", None))
                 written.append(f"{name}.svg")
         except (RenderError, OSError) as err:  # a by-product: report it, keep the trained model
             print(f"could not render the graphs: {err}", file=sys.stderr)
