@@ -144,32 +144,43 @@ def _rows(xp, g, groups=1):
     return rows.reshape(groups, g.shape[1] // groups, -1)
 
 
-def _conv_impl(xp, x, w, *, stride, padding, dilation, groups):
+def _conv_write(xp, out, x, w, *, stride, padding, dilation, groups):
     cols, (n, ho, wo) = im2col(xp, x, w.shape[2:], stride, padding, dilation, groups)
-    out = (w.reshape(groups, w.shape[0] // groups, -1) @ cols).reshape(w.shape[0], n, ho, wo)
-    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
+    product = (w.reshape(groups, w.shape[0] // groups, -1) @ cols).reshape(w.shape[0], n, ho, wo)
+    xp.copyto(out, product.transpose(1, 0, 2, 3))
+    return out
 
 
-def _grad_input_impl(xp, g, w, *, input_hw, stride, padding, dilation, groups):
+def _grad_input_write(xp, out, g, w, *, input_hw, stride, padding, dilation, groups):
     (h, wd), (ph, pw) = input_hw, padding
     n, o, ho, wo = g.shape
     c, kh, kw = w.shape[1] * groups, *w.shape[2:]
     weight = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)
     taps = (weight @ _rows(xp, g, groups)).reshape(c, kh, kw, n, ho, wo)
     # Channel-major (C, N, ...) like the taps, so each tap's add reads them in memory order.
-    out = scatter_windows(
+    padded = scatter_windows(
         xp, taps.transpose(0, 3, 1, 2, 4, 5), (h + 2 * ph, wd + 2 * pw), stride, dilation
     )
-    return xp.ascontiguousarray(out[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))
+    xp.copyto(out, padded[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))
+    return out
 
 
-def _grad_weight_impl(xp, x, g, *, kernel_hw, stride, padding, dilation, groups):
+def _grad_weight_write(xp, out, x, g, *, kernel_hw, stride, padding, dilation, groups):
     cols, _ = im2col(xp, x, kernel_hw, stride, padding, dilation, groups)
     # (C*kh*kw, K) @ (K, O) is the fast orientation for BLAS here; transpose the small result.
     gw = cols @ _rows(xp, g, groups).transpose(0, 2, 1)
-    return xp.ascontiguousarray(gw.transpose(0, 2, 1)).reshape(
-        g.shape[1], x.shape[1] // groups, *kernel_hw
-    )
+    xp.copyto(out.reshape(groups, g.shape[1] // groups, -1), gw.transpose(0, 2, 1))
+    return out
+
+
+def allocating(write, shape_of):
+    """The reference kernel of an op with a `write` kernel: write into a fresh array."""
+
+    def impl(xp, *arrays, **attrs):
+        return write(xp, xp.empty(shape_of(*arrays, **attrs), dtype=arrays[0].dtype), *arrays,
+                     **attrs)
+
+    return impl
 
 
 # -- gradient rules --------------------------------------------------------------------------------
@@ -195,7 +206,9 @@ define_op(
     arity=2,
     fusion=FUSE_OUT,
     shape=_conv_type,
-    impl=_conv_impl,
+    impl=allocating(_conv_write, lambda x, w, *, stride, padding, dilation, groups: (
+        x.shape[0], w.shape[0], *out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation))),
+    write=_conv_write,
     vjp=_conv_vjp,
     doc="Cross-correlation of NCHW input with (O, C/groups, kh, kw) weight (no bias; add it "
     "separately); `groups` splits the channels into independent convolutions.",
@@ -205,7 +218,9 @@ define_op(
     attrs={**CONV_ATTRS, "input_hw": Attr(PAIR)},
     arity=2,
     shape=_grad_input_type,
-    impl=_grad_input_impl,
+    impl=allocating(_grad_input_write, lambda g, w, *, input_hw, groups, **_: (
+        g.shape[0], w.shape[1] * groups, *input_hw)),
+    write=_grad_input_write,
     vjp=_grad_input_vjp,
     doc="Gradient of conv2d w.r.t. its input: the transposed convolution of g with w.",
 )
@@ -214,7 +229,9 @@ define_op(
     attrs={**CONV_ATTRS, "kernel_hw": Attr(PAIR)},
     arity=2,
     shape=_grad_weight_type,
-    impl=_grad_weight_impl,
+    impl=allocating(_grad_weight_write, lambda x, g, *, kernel_hw, groups, **_: (
+        g.shape[1], x.shape[1] // groups, *kernel_hw)),
+    write=_grad_weight_write,
     vjp=_grad_weight_vjp,
     doc="Gradient of conv2d w.r.t. its weight, from the input x and the output gradient g.",
 )

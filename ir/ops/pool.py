@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ir.errors import ShapeError
-from ir.ops.conv import PAIR, check_pair, image, pad_hw, scatter_windows, windows
+from ir.ops.conv import PAIR, allocating, check_pair, image, pad_hw, scatter_windows, windows
 from ir.ops.registry import Attr, define_op, no_grad
 from ir.types import TensorType
 
@@ -97,6 +97,7 @@ def _max_impl(xp, x, **attrs):
 
 def _max_write(xp, out, x, **attrs):
     _max_windows(xp, x, **attrs).max(axis=(4, 5), out=out)
+    return out
 
 
 def _max_indices_impl(xp, x, *, kernel, stride, padding, dilation, ceil_mode):
@@ -142,20 +143,20 @@ def _avg_write(xp, out, x, *, kernel, padding, **attrs):
     return out
 
 
-def _avg_impl(xp, x, *, kernel, padding, **attrs):
-    hw, *_ = _avg_parts(xp, x.shape[2:], x.dtype, kernel, padding=padding, **attrs)
-    out = xp.empty((*x.shape[:2], *hw), dtype=x.dtype)
-    return _avg_write(xp, out, x, kernel=kernel, padding=padding, **attrs)
+def _avg_out_shape(x, *, kernel, stride, padding, ceil_mode, **_):
+    out, _ = _geometry(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
+    return (*x.shape[:2], *out)
 
 
-def _avg_grad_impl(xp, g, *, input_hw, kernel, padding, **attrs):
+def _avg_grad_write(xp, out, g, *, input_hw, kernel, padding, **attrs):
     _, stride, extra, divisors = _avg_parts(xp, input_hw, g.dtype, kernel, padding=padding,
                                             **attrs)
     n, c, ho, wo = g.shape
     taps = xp.broadcast_to((g / divisors)[:, :, None, None], (n, c, *kernel, ho, wo))
     (h, w), (ph, pw), (eh, ew) = input_hw, padding, extra
-    out = scatter_windows(xp, taps, (h + 2 * ph + eh, w + 2 * pw + ew), stride, (1, 1))
-    return xp.ascontiguousarray(out[:, :, ph : ph + h, pw : pw + w])
+    padded = scatter_windows(xp, taps, (h + 2 * ph + eh, w + 2 * pw + ew), stride, (1, 1))
+    xp.copyto(out, padded[:, :, ph : ph + h, pw : pw + w])
+    return out
 
 
 def adaptive_ranges(n: int, out: int) -> np.ndarray:
@@ -176,8 +177,9 @@ def _adaptive_gather(xp, x, output_size):
     return win.transpose(0, 1, 2, 4, 3, 5), rows, cols
 
 
-def _adaptive_max_impl(xp, x, *, output_size):
-    return _adaptive_gather(xp, x, output_size)[0].max(axis=(4, 5))
+def _adaptive_max_write(xp, out, x, *, output_size):
+    _adaptive_gather(xp, x, output_size)[0].max(axis=(4, 5), out=out)
+    return out
 
 
 def _adaptive_indices_impl(xp, x, *, output_size):
@@ -222,7 +224,7 @@ define_op(
     "avg_pool2d",
     attrs=AVG_ATTRS,
     shape=_avg_type,
-    impl=_avg_impl,
+    impl=allocating(_avg_write, _avg_out_shape),
     write=_avg_write,
     vjp=lambda b, g, out, x, **attrs: (b.avg_pool2d_grad(g, input_hw=x.shape[2:], **attrs),),
     doc="Sum over windows divided by the window size (with count_include_pad, the zero padding "
@@ -232,7 +234,8 @@ define_op(
     "avg_pool2d_grad",
     attrs={**AVG_ATTRS, "input_hw": Attr(PAIR)},
     shape=_avg_grad_type,
-    impl=_avg_grad_impl,
+    impl=allocating(_avg_grad_write, lambda g, *, input_hw, **_: (*g.shape[:2], *input_hw)),
+    write=_avg_grad_write,
     vjp=lambda b, h, out, g, *, input_hw, **attrs: (b.avg_pool2d(h, **attrs),),
     doc="Gradient of avg_pool2d (its adjoint): each window's gradient / divisor spread over it.",
 )
@@ -240,7 +243,8 @@ define_op(
     "adaptive_max_pool2d",
     attrs=ADAPTIVE_ATTRS,
     shape=_adaptive_type,
-    impl=_adaptive_max_impl,
+    impl=allocating(_adaptive_max_write, lambda x, *, output_size: (*x.shape[:2], *output_size)),
+    write=_adaptive_max_write,
     vjp=lambda b, g, out, x, *, output_size: (
         _scatter_to_maxima(b, g, x, b.adaptive_max_pool2d_indices(x, output_size=output_size)),
     ),
