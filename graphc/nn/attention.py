@@ -92,35 +92,25 @@ def _check_shapes(query, key, value, key_padding_mask, attn_mask, num_heads) -> 
     def fail(message):
         raise user_error(AssertionError, message)
 
-    if query.ndim == 3:
-        if key.ndim != 3 or value.ndim != 3:
-            fail("For batched (3-D) `query`, expected `key` and `value` to be 3-D but found "
-                 f"{key.ndim}-D and {value.ndim}-D tensors respectively")
-        if key_padding_mask is not None and key_padding_mask.ndim != 2:
-            fail("For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D but "
-                 f"found {key_padding_mask.ndim}-D tensor instead")
-        if attn_mask is not None and attn_mask.ndim not in (2, 3):
-            fail("For batched (3-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D but "
-                 f"found {attn_mask.ndim}-D tensor instead")
-        return True
-    if query.ndim == 2:
-        if key.ndim != 2 or value.ndim != 2:
-            fail("For unbatched (2-D) `query`, expected `key` and `value` to be 2-D but found "
-                 f"{key.ndim}-D and {value.ndim}-D tensors respectively")
-        if key_padding_mask is not None and key_padding_mask.ndim != 1:
-            fail("For unbatched (2-D) `query`, expected `key_padding_mask` to be `None` or 1-D "
-                 f"but found {key_padding_mask.ndim}-D tensor instead")
-        if attn_mask is not None:
-            if attn_mask.ndim not in (2, 3):
-                fail("For unbatched (2-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D "
-                     f"but found {attn_mask.ndim}-D tensor instead")
-            expected = (num_heads, query.shape[0], key.shape[0])
-            if attn_mask.ndim == 3 and tuple(attn_mask.shape) != expected:
-                fail(f"Expected `attn_mask` shape to be {expected} but got "
-                     f"{graphc.Size(attn_mask.shape)}")
-        return False
-    fail(f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D query "
-         "tensor")
+    if query.ndim not in (2, 3):
+        fail(f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D "
+             "query tensor")
+    rank = query.ndim
+    kind = "batched (3-D)" if rank == 3 else "unbatched (2-D)"
+    if key.ndim != rank or value.ndim != rank:
+        fail(f"For {kind} `query`, expected `key` and `value` to be {rank}-D but found "
+             f"{key.ndim}-D and {value.ndim}-D tensors respectively")
+    if key_padding_mask is not None and key_padding_mask.ndim != rank - 1:
+        fail(f"For {kind} `query`, expected `key_padding_mask` to be `None` or {rank - 1}-D but "
+             f"found {key_padding_mask.ndim}-D tensor instead")
+    if attn_mask is not None and attn_mask.ndim not in (2, 3):
+        fail(f"For {kind} `query`, expected `attn_mask` to be `None`, 2-D or 3-D but found "
+             f"{attn_mask.ndim}-D tensor instead")
+    expected = (num_heads, query.shape[0], key.shape[0])
+    if rank == 2 and attn_mask is not None and attn_mask.ndim == 3 \
+            and tuple(attn_mask.shape) != expected:
+        fail(f"Expected `attn_mask` shape to be {expected} but got {graphc.Size(attn_mask.shape)}")
+    return rank == 3
 
 
 def multi_head_attention_forward(

@@ -39,69 +39,62 @@ def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
     return causal_bias(sz, dtype)
 
 
-class _Block(Module):
-    """What both layer kinds share: the feed-forward block and its arguments."""
+class _Layer(Module):
+    """What both layer kinds share: PyTorch's constructor, self-attention, the feed-forward block
+    and `norms` LayerNorm + Dropout pairs (norm1/dropout1, ...)."""
 
-    def _init_feed_forward(self, d_model, dim_feedforward, dropout, activation, layer_norm_eps,
-                           norm_first, bias, dtype, norms: int):
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
-        self.norm_first = norm_first
-        for i in range(1, norms + 1):
-            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
-                                                dtype=dtype))
-        for i in range(1, norms + 1):
-            setattr(self, f"dropout{i}", Dropout(dropout))
-        self.activation = _activation(activation)
-
-    def _ff_block(self, x, dropout):
-        return dropout(self.linear2(self.dropout(self.activation(self.linear1(x)))))
-
-
-class TransformerEncoderLayer(_Block):
-    """Self-attention and a feed-forward network, each with a residual connection and LayerNorm
-    (after, or before with norm_first=True)."""
+    norms = 2
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
                  dropout: float = 0.1, activation=F.relu, layer_norm_eps: float = 1e-5,
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)
-        self._init_feed_forward(d_model, dim_feedforward, dropout, activation, layer_norm_eps,
-                                norm_first, bias, dtype, norms=2)
-
-    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
-        x = src
-        if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask)
-            return x + self._ff_block(self.norm2(x), self.dropout2)
-        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask))
-        return self.norm2(x + self._ff_block(x, self.dropout2))
+        attention = [MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
+                                        batch_first=batch_first, dtype=dtype)
+                     for _ in range(self.norms - 1)]
+        self.self_attn = attention[0]
+        if len(attention) > 1:
+            self.multihead_attn = attention[1]
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.norm_first = norm_first
+        for i in range(1, self.norms + 1):
+            setattr(self, f"norm{i}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias,
+                                                dtype=dtype))
+        for i in range(1, self.norms + 1):
+            setattr(self, f"dropout{i}", Dropout(dropout))
+        self.activation = _activation(activation)
 
     def _sa_block(self, x, attn_mask, key_padding_mask):
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
                            need_weights=False)[0]
         return self.dropout1(x)
 
+    def _ff_block(self, x):
+        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        return getattr(self, f"dropout{self.norms}")(x)
 
-class TransformerDecoderLayer(_Block):
+
+class TransformerEncoderLayer(_Layer):
+    """Self-attention and a feed-forward network, each with a residual connection and LayerNorm
+    (after, or before with norm_first=True)."""
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
+        x = src
+        if self.norm_first:
+            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask)
+            return x + self._ff_block(self.norm2(x))
+        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask))
+        return self.norm2(x + self._ff_block(x))
+
+
+class TransformerDecoderLayer(_Layer):
     """Self-attention, attention to the encoder's output (memory) and a feed-forward network,
     each with a residual connection and LayerNorm."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation=F.relu, layer_norm_eps: float = 1e-5,
-                 batch_first: bool = False, norm_first: bool = False, bias: bool = True,
-                 device=None, dtype=None):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, dtype=dtype)
-        self._init_feed_forward(d_model, dim_feedforward, dropout, activation, layer_norm_eps,
-                                norm_first, bias, dtype, norms=3)
+    norms = 3
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal: bool = False,
@@ -110,15 +103,10 @@ class TransformerDecoderLayer(_Block):
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask)
             x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask)
-            return x + self._ff_block(self.norm3(x), self.dropout3)
+            return x + self._ff_block(self.norm3(x))
         x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask))
         x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask))
-        return self.norm3(x + self._ff_block(x, self.dropout3))
-
-    def _sa_block(self, x, attn_mask, key_padding_mask):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                           need_weights=False)[0]
-        return self.dropout1(x)
+        return self.norm3(x + self._ff_block(x))
 
     def _mha_block(self, x, memory, attn_mask, key_padding_mask):
         x = self.multihead_attn(x, memory, memory, attn_mask=attn_mask,

@@ -3,6 +3,8 @@ outputs, input gradients, parameter gradients and buffers."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -77,6 +79,24 @@ class Parity:
                                            atol=atol * 100, err_msg=name)
         self.check_state(theirs, mine, rtol, atol)
         return t_out, g_out
+
+    def check_layer(self, make, x, **options):
+        """twins(make), the same repr, then `check` on input array `x`."""
+        theirs, mine = self.twins(make)
+        assert repr(mine) == repr(theirs)
+        return self.check(theirs, mine, x, **options)
+
+    def check_error(self, make, cls, message: str, test_file: str) -> None:
+        """`make(nn, randn)` raises `cls` with `message` in PyTorch and in graphc; graphc's is
+        one line ending with the user's `file:line` (in `test_file`)."""
+        with pytest.raises(cls) as theirs:
+            make(self.torch.nn, self.torch.randn)
+        assert message in str(theirs.value)
+        with pytest.raises(cls) as mine:
+            make(graphc.nn, graphc.randn)
+        text = str(mine.value).replace("graphc.", "torch.")
+        assert message in text and "\n" not in text, text
+        assert re.search(rf"{test_file}:\d+$", text), text
 
     def check_state(self, theirs, mine, rtol=1e-10, atol=1e-12):
         ours = mine.state_dict()

@@ -238,15 +238,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("index", range(len(ERRORS)))
 def test_bad_input_raises_pytorchs_error_with_the_user_line(index, parity):
-    make, cls, message = ERRORS[index]
-    torch = parity.torch
-    with pytest.raises(cls) as theirs:
-        make(torch.nn, torch.randn)
-    assert message in str(theirs.value)
-    with pytest.raises(cls) as mine:
-        make(nn, graphc.randn)
-    text = str(mine.value).replace("graphc.", "torch.")
-    assert message in text and "\n" not in text and "test_nn_attention.py:" in text
+    parity.check_error(*ERRORS[index], test_file="test_nn_attention.py")
 
 
 def test_bad_arguments_raise_pytorchs_error(parity):
