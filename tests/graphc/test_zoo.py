@@ -5,6 +5,7 @@ with depth collapse; `graphc train --model cnn|lstm|transformer` runs."""
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 
 import numpy as np
@@ -63,12 +64,17 @@ def zoo():
 
 
 NAMES = sorted(zoo())
+# every optimization level compile_train_step offers (none to choose from: its one way)
+LEVELS = (["O0", "O1", "O2"] if "opt_level" in inspect.signature(graphc.compile_train_step)
+          .parameters else [None])
 
 
-def train(model, loss_fn, batches, compiled: bool, steps: int):
+def train(model, loss_fn, batches, compiled: bool, steps: int, level=None):
     optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x0, y0 = batches[0]
-    step = graphc.compile_train_step(model, loss_fn, optimizer, x0, y0) if compiled else None
+    options = {} if level is None else {"opt_level": level}
+    step = (graphc.compile_train_step(model, loss_fn, optimizer, x0, y0, **options) if compiled
+            else None)
     losses = []
     for i in range(steps):
         x, y = batches[i % len(batches)]
@@ -88,21 +94,22 @@ def as_double(batches):
     return [(x.double() if x.dtype.is_floating_point else x, y) for x, y in batches]
 
 
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("name", NAMES)
-def test_compiled_step_equals_eager_step_and_loss_falls(name):
+def test_compiled_step_equals_eager_step_and_loss_falls(name, level):
     graphc.manual_seed(0)
     model, loss_fn, batches = zoo()[name]
     model.double()
     batches = as_double(batches)
     twin = copy.deepcopy(model)
     eager = train(model, loss_fn, batches, compiled=False, steps=4)
-    compiled = train(twin, loss_fn, batches, compiled=True, steps=4)
+    compiled = train(twin, loss_fn, batches, compiled=True, steps=4, level=level)
     np.testing.assert_allclose(compiled, eager, rtol=1e-9)
     ours = twin.state_dict()
     for key, value in model.state_dict().items():  # parameters and BatchNorm statistics
         np.testing.assert_allclose(ours[key].numpy(), value.numpy(), rtol=1e-8, atol=1e-10,
                                    err_msg=key)
-    more = train(twin, loss_fn, batches[:1], compiled=True, steps=12)
+    more = train(twin, loss_fn, batches[:1], compiled=True, steps=12, level=level)
     assert more[-1] < more[0], more
 
 
