@@ -15,6 +15,7 @@ import numpy as np
 import graphc
 from graphc.dispatch import apply
 from graphc.nn.checks import size_list, user_error
+from ir.ops.pool import pool_out_size
 
 
 def _tuple(value, n: int) -> tuple[int, ...]:
@@ -159,10 +160,38 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 # -- pooling ---------------------------------------------------------------------------------------
+def _rank_message(name: str, input) -> str:
+    """PyTorch's message (it differs from function to function) for input of the wrong rank."""
+    if name.endswith("1d"):
+        if name == "max_pool1d":
+            return ("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch "
+                    f"size for input, but got:{size_list(input.shape)}")
+        return (f"Expected 2 to 3 dimensions, but got {input.ndim}-dimensional tensor for "
+                f"argument #1 'self' (while checking arguments for {name})")
+    if name.startswith("adaptive"):
+        got = "got:" if name.startswith("adaptive_max") else "got"
+        return f"{name}(): Expected 3D or 4D tensor, but {got} {size_list(input.shape)}"
+    return "non-empty 3D or 4D (batch mode) tensor expected for input"
+
+
 def _pool_input(input, name, spatial):
-    return _batched(input, name, spatial, message=(
-        f"{name}: expected a non-empty {spatial + 1}D or {spatial + 2}D (batch mode) tensor, but "
-        f"got input of size: {size_list(input.shape)}"))
+    return _batched(input, name, spatial, message=_rank_message(name, input))
+
+
+def _check_windows(x, name, kernel, stride, padding, dilation, ceil_mode) -> None:
+    """PyTorch's errors for too much padding or windows that do not fit (x is (N, C, H, W))."""
+    for p, k, d in zip(padding, kernel, dilation):
+        if p > ((k - 1) * d + 1) // 2:
+            raise user_error(RuntimeError, f"pad should be at most half of effective kernel size, "
+                             f"but got pad={p}, kernel_size={k} and dilation={d}")
+    out = [pool_out_size(*args, ceil_mode) for args in zip(x.shape[2:], kernel, stride, padding,
+                                                          dilation)]
+    if min(out) < 1:
+        c, h, w = x.shape[1:]
+        raise user_error(RuntimeError, f"max_pool1d() Invalid computed output size: {out[1]}"
+                         if name == "max_pool1d" else
+                         f"Given input size: ({c}x{h}x{w}). Calculated output size: "
+                         f"({c}x{out[0]}x{out[1]}). Output size is too small")
 
 
 def _window_attrs(kernel_size, stride, padding, spatial, dilation=None):
@@ -181,6 +210,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
     x = x.unsqueeze(2) if spatial == 1 else x
     kernel, stride, padding, dilation = _window_attrs(kernel_size, stride, padding, spatial,
                                                       dilation)
+    _check_windows(x, name, kernel, stride, padding, dilation, ceil_mode)
     attrs = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
              "ceil_mode": bool(ceil_mode)}
     results = [apply("max_pool2d", x, **attrs)]
@@ -213,9 +243,11 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, spatial):
-    x, unbatched = _pool_input(input, f"avg_pool{spatial}d", spatial)
+    name = f"avg_pool{spatial}d"
+    x, unbatched = _pool_input(input, name, spatial)
     x = x.unsqueeze(2) if spatial == 1 else x
     kernel, stride, padding = _window_attrs(kernel_size, stride, padding, spatial)
+    _check_windows(x, name, kernel, stride, padding, (1, 1), ceil_mode)
     out = apply("avg_pool2d", x, kernel=kernel, stride=stride, padding=padding,
                 ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
                 divisor_override=divisor_override)
@@ -245,9 +277,7 @@ def _output_size(output_size, sizes, name) -> tuple[int, ...]:
 
 
 def _adaptive_input(input, output_size, name, spatial):
-    x, unbatched = _batched(input, name, spatial, message=(
-        f"{name}(): Expected {spatial + 1}D or {spatial + 2}D tensor, but got "
-        f"{size_list(input.shape)}"))
+    x, unbatched = _batched(input, name, spatial, message=_rank_message(name, input))
     size = _output_size(output_size, x.shape[2:], name)
     if spatial == 1:
         x, size = x.unsqueeze(2), (1, *size)

@@ -220,6 +220,27 @@ ERRORS = [
      "Expected more than 1 value per channel when training, got input size torch.Size([1, 3])"),
     (lambda nn, t: nn.LayerNorm(6)(t(3, 5)), RuntimeError,
      "Given normalized_shape=[6], expected input with shape [*, 6], but got input of size[3, 5]"),
+    (lambda nn, t: nn.functional.max_pool2d(t(5), 2), RuntimeError,
+     "non-empty 3D or 4D (batch mode) tensor expected for input"),
+    (lambda nn, t: nn.functional.max_pool1d(t(5), 2), RuntimeError,
+     ("max_pool1d: Expected 2D or 3D (batch mode) tensor with optional 0 dim batch size for input, "
+     "but got:[5]")),
+    (lambda nn, t: nn.AvgPool1d(2)(t(5)), RuntimeError,
+     ("Expected 2 to 3 dimensions, but got 1-dimensional tensor for argument #1 'self' (while "
+     "checking arguments for avg_pool1d)")),
+    (lambda nn, t: nn.MaxPool2d(2, padding=2)(t(1, 1, 3, 3)), RuntimeError,
+     ("pad should be at most half of effective kernel size, but got pad=2, kernel_size=2 and "
+     "dilation=1")),
+    (lambda nn, t: nn.AvgPool2d(2)(t(1, 1, 1, 5)), RuntimeError,
+     "Given input size: (1x1x5). Calculated output size: (1x0x2). Output size is too small"),
+    (lambda nn, t: nn.MaxPool2d(2, dilation=3)(t(2, 1, 3, 3)), RuntimeError,
+     "Given input size: (1x3x3). Calculated output size: (1x0x0). Output size is too small"),
+    (lambda nn, t: nn.MaxPool1d(2)(t(1, 1, 1)), RuntimeError,
+     "max_pool1d() Invalid computed output size: 0"),
+    (lambda nn, t: nn.AdaptiveMaxPool2d(2)(t(3)), RuntimeError,
+     "adaptive_max_pool2d(): Expected 3D or 4D tensor, but got: [3]"),
+    (lambda nn, t: nn.AdaptiveAvgPool2d(2)(t(3)), RuntimeError,
+     "adaptive_avg_pool2d(): Expected 3D or 4D tensor, but got [3]"),
     (lambda nn, t: nn.Dropout1d()(t(2, 3, 4, 5)), RuntimeError,
      "dropout1d: Expected 2D or 3D input, but received a 4D input."),
 ]
