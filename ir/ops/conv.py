@@ -112,6 +112,31 @@ def windows(xp, x, kernel, stride, dilation):
     )
 
 
+def reduce_taps(xp, win, ufunc, out):
+    """`out` = `ufunc` folded over the kernel taps of windows `win` (..., kh, kw), row by row:
+    one vectorised operation per tap (much faster than reducing the two strided axes), in the
+    order PyTorch's pooling kernels accumulate."""
+    kh, kw = win.shape[-2:]
+    xp.copyto(out, win[..., 0, 0])
+    for t in range(1, kh * kw):
+        ufunc(out, win[..., t // kw, t % kw], out=out)
+    return out
+
+
+def first_max_tap(xp, win):
+    """The row-major tap index of each window's first maximum (NaN counts as the maximum, as in
+    PyTorch), tap by tap like `reduce_taps`."""
+    kh, kw = win.shape[-2:]
+    best = win[..., 0, 0].copy()
+    tap = xp.zeros(best.shape, dtype="int64")
+    for t in range(1, kh * kw):
+        value = win[..., t // kw, t % kw]
+        better = (value > best) | xp.isnan(value)
+        xp.copyto(best, value, where=better)
+        xp.copyto(tap, t, where=better)
+    return tap
+
+
 def scatter_windows(xp, taps, padded_hw, stride, dilation):
     """The adjoint of `windows`: (A, B, kh, kw, Ho, Wo) window values summed into an
     (A, B, *padded_hw) array; one strided add per kernel tap, no Python loop over pixels."""

@@ -12,7 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from ir.errors import ShapeError
-from ir.ops.conv import PAIR, allocating, check_pair, image, pad_hw, scatter_windows, windows
+from ir.ops.conv import (
+    PAIR,
+    allocating,
+    check_pair,
+    first_max_tap,
+    image,
+    pad_hw,
+    reduce_taps,
+    scatter_windows,
+    windows,
+)
 from ir.ops.registry import Attr, define_op, no_grad
 from ir.types import TensorType
 
@@ -91,20 +101,20 @@ def _max_windows(xp, x, kernel, stride, padding, dilation, ceil_mode):
     return windows(xp, pad_hw(xp, x, padding, -float("inf"), extra), kernel, stride, dilation)
 
 
-def _max_impl(xp, x, **attrs):
-    return _max_windows(xp, x, **attrs).max(axis=(4, 5))
-
-
 def _max_write(xp, out, x, **attrs):
-    _max_windows(xp, x, **attrs).max(axis=(4, 5), out=out)
-    return out
+    return reduce_taps(xp, _max_windows(xp, x, **attrs), xp.maximum, out)
+
+
+def _max_out_shape(x, *, kernel, stride, padding, dilation, ceil_mode):
+    out, _ = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+    return (*x.shape[:2], *out)
 
 
 def _max_indices_impl(xp, x, *, kernel, stride, padding, dilation, ceil_mode):
     win = _max_windows(xp, x, kernel, stride, padding, dilation, ceil_mode)
     stride = stride or kernel
-    n, c, ho, wo, kh, kw = win.shape
-    tap = win.reshape(n, c, ho, wo, kh * kw).argmax(axis=-1)  # first maximum, as PyTorch
+    ho, wo, kw = win.shape[2], win.shape[3], win.shape[5]
+    tap = first_max_tap(xp, win)
     rows = xp.arange(ho).reshape(-1, 1) * stride[0] - padding[0] + (tap // kw) * dilation[0]
     cols = xp.arange(wo).reshape(1, -1) * stride[1] - padding[1] + (tap % kw) * dilation[1]
     return (rows * x.shape[3] + cols).astype("int64", copy=False)
@@ -137,8 +147,8 @@ def _avg_parts(xp, hw, dtype, kernel, stride, padding, ceil_mode, count_include_
 def _avg_write(xp, out, x, *, kernel, padding, **attrs):
     _, stride, extra, divisors = _avg_parts(xp, x.shape[2:], x.dtype, kernel, padding=padding,
                                             **attrs)
-    win = windows(xp, pad_hw(xp, x, padding, 0.0, extra), kernel, stride, (1, 1))
-    win.sum(axis=(4, 5), out=out)
+    reduce_taps(xp, windows(xp, pad_hw(xp, x, padding, 0.0, extra), kernel, stride, (1, 1)),
+                xp.add, out)
     out /= divisors
     return out
 
@@ -178,14 +188,13 @@ def _adaptive_gather(xp, x, output_size):
 
 
 def _adaptive_max_write(xp, out, x, *, output_size):
-    _adaptive_gather(xp, x, output_size)[0].max(axis=(4, 5), out=out)
-    return out
+    return reduce_taps(xp, _adaptive_gather(xp, x, output_size)[0], xp.maximum, out)
 
 
 def _adaptive_indices_impl(xp, x, *, output_size):
     win, rows, cols = _adaptive_gather(xp, x, output_size)
-    n, c, ho, wo, kh, kw = win.shape
-    tap = win.reshape(n, c, ho, wo, kh * kw).argmax(axis=-1)
+    ho, wo, kw = win.shape[2], win.shape[3], win.shape[5]
+    tap = first_max_tap(xp, win)
     row = rows[xp.arange(ho).reshape(-1, 1), tap // kw]
     col = cols[xp.arange(wo).reshape(1, -1), tap % kw]
     return (row * x.shape[3] + col).astype("int64", copy=False)
@@ -205,7 +214,7 @@ define_op(
     "max_pool2d",
     attrs=MAX_ATTRS,
     shape=_max_type,
-    impl=_max_impl,
+    impl=allocating(_max_write, _max_out_shape),
     write=_max_write,
     vjp=lambda b, g, out, x, **attrs: (
         _scatter_to_maxima(b, g, x, b.max_pool2d_indices(x, **attrs)),

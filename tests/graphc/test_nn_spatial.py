@@ -262,3 +262,15 @@ def test_bad_arguments_raise_pytorchs_error(make, message, parity):
     for lib in (parity.torch.nn, nn):
         with pytest.raises(ValueError, match=re.escape(message)):
             make(lib)
+
+
+def test_max_pooling_takes_nan_as_the_maximum_as_pytorch(parity):
+    torch = parity.torch
+    x = np.random.default_rng(7).standard_normal((1, 2, 6, 6))
+    x[0, 0, 1, 1] = x[0, 1, 2, 3] = x[0, 1, 3, 3] = np.nan
+    for call in (lambda F, x: F.max_pool2d(x, 3, 2, 1, return_indices=True),
+                 lambda F, x: F.adaptive_max_pool2d(x, (4, 4), return_indices=True)):
+        (t_out, t_idx), (g_out, g_idx) = (call(torch.nn.functional, torch.from_numpy(x)),
+                                          call(F, graphc.from_numpy(x)))
+        np.testing.assert_array_equal(g_idx.numpy(), t_idx.numpy())
+        np.testing.assert_array_equal(g_out.numpy(), t_out.numpy())
