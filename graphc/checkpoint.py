@@ -195,7 +195,7 @@ def _encode(obj, keypath: tuple, tensors: dict):
         base, n = key, 1
         while key in tensors:  # two paths that join to the same text: keep both
             key, n = f"{base}#{n}", n + 1
-        tensors[key] = np.ascontiguousarray(array)
+        tensors[key] = np.require(array, requirements="C")  # ascontiguousarray makes 0-d 1-d
         return {"tensor": key}
     if isinstance(obj, dict):
         for k in obj:
