@@ -162,7 +162,7 @@ class _Pickler(pickle.Pickler):
         key = self.keys.get(id(obj))
         if key is None:
             key = self.keys[id(obj)] = f"pickled.{len(self.keys)}"
-            self.tensors[key] = np.ascontiguousarray(obj)
+            self.tensors[key] = np.require(obj, requirements="C")  # keeps 0-d arrays 0-d
         return key
 
 

@@ -258,3 +258,5 @@ def test_zero_dim_tensors_keep_their_shape(tmp_path):
     loaded = graphc.load(tmp_path / "x.safetensors")
     assert loaded["count"].shape == () and loaded["count"].item() == 3
     nn.BatchNorm1d(2).load_state_dict(loaded["bn"])
+    graphc.save(nn.BatchNorm1d(2), tmp_path / "bn.pth")  # a whole module: pickled
+    assert graphc.load(tmp_path / "bn.pth", weights_only=False).num_batches_tracked.shape == ()
