@@ -3,7 +3,8 @@ divisor_override) and adaptive max pooling, with their gradient ops.
 
 Window kernels reduce a strided view of the padded input (`conv.windows`); `ceil_mode` pads the
 bottom/right edge by as much as the last, partial window needs. Max pooling differentiates through
-the index op of its first maxima and scatter_add; average pooling through `avg_pool2d_grad`, its
+`max_pool2d_grad` (each window's gradient to its first maximum, computed tap by tap from the
+pooled values: no index arrays, no scatter); average pooling through `avg_pool2d_grad`, its
 adjoint, whose own gradient is avg_pool2d again.
 """
 
@@ -200,6 +201,97 @@ def _adaptive_indices_impl(xp, x, *, output_size):
     return (row * x.shape[3] + col).astype("int64", copy=False)
 
 
+def _max_tap(xp, win, out, tap, step, hit):
+    """Into `tap`: the tap of each window PyTorch's max pooling picks: the last NaN if the window
+    holds one, else the first element equal to the maximum `out`. Integer arithmetic in place
+    (`tap += (t - tap) * hit`): NumPy's masked copies are ten times slower."""
+    kh, kw = win.shape[-2:]
+    taps = kh * kw
+    tap.fill(taps - 1)
+    for t in reversed(range(taps)):  # the first equal tap wins: visit it last
+        _select_tap(xp, tap, step, t, xp.equal(win[..., t // kw, t % kw], out, out=hit))
+    if out.dtype.kind == "f" and xp.isnan(out.sum()):
+        for t in range(taps):  # a NaN window: its last NaN
+            _select_tap(xp, tap, step, t, xp.isnan(win[..., t // kw, t % kw], out=hit))
+
+
+def _select_tap(xp, tap, step, t, hit) -> None:
+    xp.subtract(t, tap, out=step)
+    xp.multiply(step, hit, out=step)
+    xp.add(tap, step, out=tap)
+
+
+def _max_grad_write(xp, grad, g, x, out, *, kernel, stride, padding, dilation, ceil_mode,
+                    scratch=None):
+    stride = stride or kernel
+    _, extra = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+    win = windows(xp, pad_hw(xp, x, padding, -float("inf"), extra), kernel, stride, dilation)
+    tap, step, part, hit = scratch if scratch is not None else _max_grad_scratch_arrays(xp, g)
+    _max_tap(xp, win, out, tap, step, hit)
+    (n, c, h, w), (ph, pw), (eh, ew) = x.shape, padding, extra
+    padded = grad if not (ph or pw or eh or ew) else \
+        xp.zeros((n, c, h + 2 * ph + eh, w + 2 * pw + ew), dtype=grad.dtype)
+    kh, kw = kernel
+    ho, wo = g.shape[2:]
+    # Windows that tile the input (2x2 pooling, stride 2) write disjoint cells: assign each
+    # tap's share, zero only what no window covers. Overlapping windows accumulate.
+    tiled = tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1) and padded is grad
+    if tiled:
+        grad[:, :, ho * kh:] = 0
+        grad[:, :, :, wo * kw:] = 0
+    elif padded is grad:
+        grad.fill(0)
+    as_int = g.dtype.str.replace("f", "i")
+    bits = step.dtype.itemsize == g.dtype.itemsize and g.dtype.kind == "f"
+    for t in range(kh * kw):
+        i, j = divmod(t, kw)
+        rows = slice(i * dilation[0], i * dilation[0] + stride[0] * (ho - 1) + 1, stride[0])
+        cols = slice(j * dilation[1], j * dilation[1] + stride[1] * (wo - 1) + 1, stride[1])
+        target = padded[:, :, rows, cols]
+        share = target if tiled else part
+        if bits:  # g where this tap is the maximum, else +0.0, bit for bit (NaN and inf kept)
+            mask = step.view(as_int)
+            xp.copyto(mask, xp.equal(tap, t, out=hit), casting="unsafe")
+            xp.negative(mask, out=mask)
+            xp.bitwise_and(g.view(as_int), mask, out=share.view(as_int))
+        else:
+            xp.multiply(g, xp.equal(tap, t, out=hit), out=share)
+        if not tiled:
+            xp.add(target, part, out=target)
+    if padded is not grad:
+        xp.copyto(grad, padded[:, :, ph: ph + h, pw: pw + w])
+    return grad
+
+
+def _max_grad_scratch(g, x, out, **attrs):
+    """Window-shaped temporaries: the picked tap, a step, one tap's share and a hit mask (the
+    integers as wide as the floats, for the bitwise select)."""
+    index = "int32" if g.dtype == "float32" else "int64"
+    return (TensorType(g.shape, index), TensorType(g.shape, index), g,
+            TensorType(g.shape, "bool"))
+
+
+def _max_grad_scratch_arrays(xp, g):
+    return tuple(xp.empty(t.shape, t.np_dtype) for t in _max_grad_scratch(
+        TensorType.of(g), None, None))
+
+
+def _max_grad_type(g, x, out, **attrs):
+    expect = _max_type(x, **attrs)
+    if g != expect or out != expect:
+        raise ShapeError(f"gradient {g} and pooled {out} must both be {expect}")
+    return x
+
+
+def _max_grad_vjp(b, h, grad, g, x, out, **attrs):
+    # Linear in g: the gradient of each window's value is h at its first maximum.
+    n, c, hh, w = x.shape
+    flat = (n, c, g.shape[2] * g.shape[3])
+    idx = b.reshape(b.max_pool2d_indices(x, **attrs), shape=flat)
+    picked = b.gather(b.reshape(h, shape=(n, c, hh * w)), idx, axis=2)
+    return b.reshape(picked, shape=g.shape), None, None
+
+
 # -- gradient rules --------------------------------------------------------------------------------
 def _scatter_to_maxima(b, g, x, indices):
     """Each output gradient added at the input position of its window's first maximum."""
@@ -216,10 +308,20 @@ define_op(
     shape=_max_type,
     impl=allocating(_max_write, _max_out_shape),
     write=_max_write,
-    vjp=lambda b, g, out, x, **attrs: (
-        _scatter_to_maxima(b, g, x, b.max_pool2d_indices(x, **attrs)),
-    ),
+    vjp=lambda b, g, out, x, **attrs: (b.max_pool2d_grad(g, x, out, **attrs),),
     doc="Max over windows; padding counts as -inf.",
+)
+define_op(
+    "max_pool2d_grad",
+    attrs=MAX_ATTRS,
+    arity=3,
+    shape=_max_grad_type,
+    impl=allocating(_max_grad_write, lambda g, x, out, **_: x.shape),
+    write=_max_grad_write,
+    scratch=_max_grad_scratch,
+    vjp=_max_grad_vjp,
+    doc="Gradient of max_pool2d: each window's gradient g added at its first maximum in x "
+    "(its last NaN, if any), found from the pooled values `out`.",
 )
 define_op(
     "max_pool2d_indices",

@@ -732,6 +732,18 @@ def _pool(rng, dtype, name):
         close(run_op(name, [x], **attrs), out, dtype)
 
 
+@case("max_pool2d_grad")
+def _max_pool_grad(rng, dtype, name):
+    # Each window's gradient lands at its first maximum (the indices the reference finds).
+    x, attrs = pool_setup(rng, dtype, "max")
+    out, where = pool_ref(x, "max", attrs)
+    g = normal(rng, out.shape, dtype)
+    expected = np.zeros_like(x).reshape(*x.shape[:2], -1)
+    for n, c in np.ndindex(x.shape[:2]):
+        np.add.at(expected[n, c], where[n, c].ravel(), g[n, c].ravel())
+    close(run_op(name, [g, x, out], **attrs), expected.reshape(x.shape), dtype)
+
+
 @case("avg_pool2d_grad")
 def _avg_pool_grad(rng, dtype, name):
     # The adjoint: <avg_pool2d(x), g> == <x, avg_pool2d_grad(g)> for every x, so for unit x.

@@ -379,6 +379,15 @@ def _pool(rng, name):
     return [normal(rng, (2, 2, 5, 4))], pool_attrs(rng, name)
 
 
+@grad_case("max_pool2d_grad")
+def _max_pool_grad(rng, name):
+    # Linear in g; x (distinct values, so the maxima stay put) and out carry no gradient.
+    attrs = pool_attrs(rng, "max")
+    x = rng.permutation(40).reshape(2, 2, 5, 2).astype(F64) / 7
+    out = OPS["max_pool2d"].impl(np, x, **attrs)
+    return [normal(rng, out.shape), x, out], attrs
+
+
 @grad_case("avg_pool2d_grad")
 def _avg_pool_grad(rng, name):
     attrs = pool_attrs(rng, name)
