@@ -14,14 +14,18 @@ import numpy as np
 
 from ir.errors import ShapeError
 from ir.ops.conv import (
+    LAYOUT,
     PAIR,
     allocating,
     check_pair,
     first_max_tap,
     image,
+    nchw,
     pad_hw,
     reduce_taps,
-    scatter_windows,
+    spatial_index,
+    stored,
+    tap_slices,
     windows,
 )
 from ir.ops.registry import Attr, define_op, no_grad
@@ -33,11 +37,12 @@ WINDOW_ATTRS = {
     "padding": Attr(PAIR, (0, 0)),
     "ceil_mode": Attr(bool, False),
 }
-MAX_ATTRS = {**WINDOW_ATTRS, "dilation": Attr(PAIR, (1, 1))}
+MAX_ATTRS = {**WINDOW_ATTRS, "dilation": Attr(PAIR, (1, 1)), **LAYOUT}
 AVG_ATTRS = {
     **WINDOW_ATTRS,
     "count_include_pad": Attr(bool, True),
     "divisor_override": Attr((int, type(None)), None),
+    **LAYOUT,
 }
 ADAPTIVE_ATTRS = {"output_size": Attr(PAIR)}
 
@@ -70,24 +75,29 @@ def _geometry(hw, kernel, stride, padding, dilation, ceil_mode):
     return out, extra
 
 
-def _max_type(x, *, kernel, stride, padding, dilation, ceil_mode, dtype=None) -> TensorType:
+def _max_type(x, *, kernel, stride, padding, dilation, ceil_mode, layout="NCHW",
+              dtype=None) -> TensorType:
+    x = nchw(x, layout)
     image(x)
     out, _ = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-    return TensorType((*x.shape[:2], *out), dtype or x.dtype)
+    return stored(TensorType((*x.shape[:2], *out), dtype or x.dtype), layout)
 
 
-def _avg_type(x, *, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override):
+def _avg_type(x, *, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override,
+              layout="NCHW"):
     if divisor_override is not None and divisor_override < 1:
         raise ShapeError(f"divisor_override must be positive, got {divisor_override}")
     return _max_type(x, kernel=kernel, stride=stride, padding=padding, dilation=(1, 1),
-                     ceil_mode=ceil_mode)
+                     ceil_mode=ceil_mode, layout=layout)
 
 
-def _avg_grad_type(g, *, input_hw, **attrs):
-    expect = _avg_type(TensorType((*g.shape[:2], *input_hw), g.dtype), **attrs)
+def _avg_grad_type(g, *, input_hw, layout="NCHW", **attrs):
+    logical = nchw(g, layout)
+    x = stored(TensorType((*logical.shape[:2], *input_hw), g.dtype), layout)
+    expect = _avg_type(x, layout=layout, **attrs)
     if g != expect:
         raise ShapeError(f"gradient {g} does not match the avg_pool2d output {expect}")
-    return TensorType((*g.shape[:2], *input_hw), g.dtype)
+    return x
 
 
 def _adaptive_type(x, *, output_size, dtype=None) -> TensorType:
@@ -96,22 +106,25 @@ def _adaptive_type(x, *, output_size, dtype=None) -> TensorType:
 
 
 # -- kernels ---------------------------------------------------------------------------------------
-def _max_windows(xp, x, kernel, stride, padding, dilation, ceil_mode):
+def _hw(x, layout: str) -> tuple[int, int]:
+    """The height and width of an array stored in `layout`."""
+    return tuple(x.shape[2:]) if layout == "NCHW" else tuple(x.shape[1:3])
+
+
+def _max_windows(xp, x, kernel, stride, padding, dilation, ceil_mode, layout="NCHW"):
     stride = stride or kernel
-    _, extra = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-    return windows(xp, pad_hw(xp, x, padding, -float("inf"), extra), kernel, stride, dilation)
+    _, extra = _geometry(_hw(x, layout), kernel, stride, padding, dilation, ceil_mode)
+    padded = pad_hw(xp, x, padding, -float("inf"), extra, layout)
+    return windows(xp, padded, kernel, stride, dilation, layout)
 
 
 def _max_write(xp, out, x, **attrs):
     return reduce_taps(xp, _max_windows(xp, x, **attrs), xp.maximum, out)
 
 
-def _max_out_shape(x, *, kernel, stride, padding, dilation, ceil_mode):
-    out, _ = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-    return (*x.shape[:2], *out)
-
-
-def _max_indices_impl(xp, x, *, kernel, stride, padding, dilation, ceil_mode):
+def _max_indices_impl(xp, x, *, kernel, stride, padding, dilation, ceil_mode, layout):
+    if layout != "NCHW":
+        raise ShapeError("max_pool2d_indices reads NCHW input only")
     win = _max_windows(xp, x, kernel, stride, padding, dilation, ceil_mode)
     stride = stride or kernel
     ho, wo, kw = win.shape[2], win.shape[3], win.shape[5]
@@ -145,28 +158,30 @@ def _avg_parts(xp, hw, dtype, kernel, stride, padding, ceil_mode, count_include_
     return out, stride, extra, divisors
 
 
-def _avg_write(xp, out, x, *, kernel, padding, **attrs):
-    _, stride, extra, divisors = _avg_parts(xp, x.shape[2:], x.dtype, kernel, padding=padding,
-                                            **attrs)
-    reduce_taps(xp, windows(xp, pad_hw(xp, x, padding, 0.0, extra), kernel, stride, (1, 1)),
-                xp.add, out)
-    out /= divisors
+def _avg_write(xp, out, x, *, kernel, padding, layout="NCHW", **attrs):
+    _, stride, extra, divisors = _avg_parts(xp, _hw(x, layout), x.dtype, kernel,
+                                            padding=padding, **attrs)
+    win = windows(xp, pad_hw(xp, x, padding, 0.0, extra, layout), kernel, stride, (1, 1), layout)
+    reduce_taps(xp, win, xp.add, out)
+    out /= divisors if layout == "NCHW" or divisors.ndim == 0 else divisors[..., None]
     return out
 
 
-def _avg_out_shape(x, *, kernel, stride, padding, ceil_mode, **_):
-    out, _ = _geometry(x.shape[2:], kernel, stride, padding, (1, 1), ceil_mode)
-    return (*x.shape[:2], *out)
-
-
-def _avg_grad_write(xp, out, g, *, input_hw, kernel, padding, **attrs):
+def _avg_grad_write(xp, out, g, *, input_hw, kernel, padding, layout="NCHW", **attrs):
     _, stride, extra, divisors = _avg_parts(xp, input_hw, g.dtype, kernel, padding=padding,
                                             **attrs)
-    n, c, ho, wo = g.shape
-    taps = xp.broadcast_to((g / divisors)[:, :, None, None], (n, c, *kernel, ho, wo))
+    share = g / (divisors if layout == "NCHW" or divisors.ndim == 0 else divisors[..., None])
     (h, w), (ph, pw), (eh, ew) = input_hw, padding, extra
-    padded = scatter_windows(xp, taps, (h + 2 * ph + eh, w + 2 * pw + ew), stride, (1, 1))
-    xp.copyto(out, padded[:, :, ph : ph + h, pw : pw + w])
+    shape = list(out.shape)
+    h_axis = 2 if layout == "NCHW" else 1
+    shape[h_axis], shape[h_axis + 1] = h + 2 * ph + eh, w + 2 * pw + ew
+    padded = xp.zeros(shape, dtype=g.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):  # each tap's share of every window, one strided add
+            view = padded[spatial_index(layout, *tap_slices(i, j, _hw(g, layout), stride,
+                                                             (1, 1)))]
+            xp.add(view, share, out=view)
+    xp.copyto(out, padded[spatial_index(layout, slice(ph, ph + h), slice(pw, pw + w))])
     return out
 
 
@@ -222,32 +237,36 @@ def _select_tap(xp, tap, step, t, hit) -> None:
 
 
 def _max_grad_write(xp, grad, g, x, out, *, kernel, stride, padding, dilation, ceil_mode,
-                    scratch=None):
+                    layout="NCHW", scratch=None):
     stride = stride or kernel
-    _, extra = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-    win = windows(xp, pad_hw(xp, x, padding, -float("inf"), extra), kernel, stride, dilation)
+    win = _max_windows(xp, x, kernel, stride, padding, dilation, ceil_mode, layout)
     tap, step, part, hit = scratch if scratch is not None else _max_grad_scratch_arrays(xp, g)
     _max_tap(xp, win, out, tap, step, hit)
-    (n, c, h, w), (ph, pw), (eh, ew) = x.shape, padding, extra
-    padded = grad if not (ph or pw or eh or ew) else \
-        xp.zeros((n, c, h + 2 * ph + eh, w + 2 * pw + ew), dtype=grad.dtype)
+    (h, w), (ph, pw) = _hw(x, layout), padding
+    (_, extra), (ho, wo) = _geometry((h, w), kernel, stride, padding, dilation, ceil_mode), \
+        _hw(g, layout)
+    eh, ew = extra
+    if ph or pw or eh or ew:
+        shape = list(grad.shape)
+        h_axis = 2 if layout == "NCHW" else 1
+        shape[h_axis], shape[h_axis + 1] = h + 2 * ph + eh, w + 2 * pw + ew
+        padded = xp.zeros(shape, dtype=grad.dtype)
+    else:
+        padded = grad
     kh, kw = kernel
-    ho, wo = g.shape[2:]
     # Windows that tile the input (2x2 pooling, stride 2) write disjoint cells: assign each
     # tap's share, zero only what no window covers. Overlapping windows accumulate.
     tiled = tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1) and padded is grad
     if tiled:
-        grad[:, :, ho * kh:] = 0
-        grad[:, :, :, wo * kw:] = 0
+        grad[spatial_index(layout, slice(ho * kh, None), slice(None))] = 0
+        grad[spatial_index(layout, slice(None), slice(wo * kw, None))] = 0
     elif padded is grad:
         grad.fill(0)
     as_int = g.dtype.str.replace("f", "i")
     bits = step.dtype.itemsize == g.dtype.itemsize and g.dtype.kind == "f"
     for t in range(kh * kw):
-        i, j = divmod(t, kw)
-        rows = slice(i * dilation[0], i * dilation[0] + stride[0] * (ho - 1) + 1, stride[0])
-        cols = slice(j * dilation[1], j * dilation[1] + stride[1] * (wo - 1) + 1, stride[1])
-        target = padded[:, :, rows, cols]
+        target = padded[spatial_index(layout, *tap_slices(*divmod(t, kw), (ho, wo), stride,
+                                                          dilation))]
         share = target if tiled else part
         if bits:  # g where this tap is the maximum, else +0.0, bit for bit (NaN and inf kept)
             mask = step.view(as_int)
@@ -259,7 +278,7 @@ def _max_grad_write(xp, grad, g, x, out, *, kernel, stride, padding, dilation, c
         if not tiled:
             xp.add(target, part, out=target)
     if padded is not grad:
-        xp.copyto(grad, padded[:, :, ph: ph + h, pw: pw + w])
+        xp.copyto(grad, padded[spatial_index(layout, slice(ph, ph + h), slice(pw, pw + w))])
     return grad
 
 
@@ -285,6 +304,11 @@ def _max_grad_type(g, x, out, **attrs):
 
 def _max_grad_vjp(b, h, grad, g, x, out, **attrs):
     # Linear in g: the gradient of each window's value is h at its first maximum.
+    if attrs["layout"] != "NCHW":  # (the index op reads NCHW)
+        to = {"perm": (3, 0, 1, 2)}
+        gh = _max_grad_vjp(b, b.permute(h, **to), None, b.permute(g, **to), b.permute(x, **to),
+                           b.permute(out, **to), **{**attrs, "layout": "NCHW"})[0]
+        return b.permute(gh, perm=(1, 2, 3, 0)), None, None
     n, c, hh, w = x.shape
     flat = (n, c, g.shape[2] * g.shape[3])
     idx = b.reshape(b.max_pool2d_indices(x, **attrs), shape=flat)
@@ -306,8 +330,9 @@ define_op(
     "max_pool2d",
     attrs=MAX_ATTRS,
     shape=_max_type,
-    impl=allocating(_max_write, _max_out_shape),
+    impl=allocating(_max_write, _max_type),
     write=_max_write,
+    layout_operands=(0, -1),
     vjp=lambda b, g, out, x, **attrs: (b.max_pool2d_grad(g, x, out, **attrs),),
     doc="Max over windows; padding counts as -inf.",
 )
@@ -316,8 +341,9 @@ define_op(
     attrs=MAX_ATTRS,
     arity=3,
     shape=_max_grad_type,
-    impl=allocating(_max_grad_write, lambda g, x, out, **_: x.shape),
+    impl=allocating(_max_grad_write, _max_grad_type),
     write=_max_grad_write,
+    layout_operands=(0, 1, 2, -1),
     scratch=_max_grad_scratch,
     vjp=_max_grad_vjp,
     doc="Gradient of max_pool2d: each window's gradient g added at its first maximum in x "
@@ -335,9 +361,12 @@ define_op(
     "avg_pool2d",
     attrs=AVG_ATTRS,
     shape=_avg_type,
-    impl=allocating(_avg_write, _avg_out_shape),
+    impl=allocating(_avg_write, _avg_type),
     write=_avg_write,
-    vjp=lambda b, g, out, x, **attrs: (b.avg_pool2d_grad(g, input_hw=x.shape[2:], **attrs),),
+    layout_operands=(0, -1),
+    vjp=lambda b, g, out, x, **attrs: (
+        b.avg_pool2d_grad(g, input_hw=nchw(x.type, attrs["layout"]).shape[2:], **attrs),
+    ),
     doc="Sum over windows divided by the window size (with count_include_pad, the zero padding "
     "counts; without, only input cells do) or by divisor_override.",
 )
@@ -345,8 +374,9 @@ define_op(
     "avg_pool2d_grad",
     attrs={**AVG_ATTRS, "input_hw": Attr(PAIR)},
     shape=_avg_grad_type,
-    impl=allocating(_avg_grad_write, lambda g, *, input_hw, **_: (*g.shape[:2], *input_hw)),
+    impl=allocating(_avg_grad_write, _avg_grad_type),
     write=_avg_grad_write,
+    layout_operands=(0, -1),
     vjp=lambda b, h, out, g, *, input_hw, **attrs: (b.avg_pool2d(h, **attrs),),
     doc="Gradient of avg_pool2d (its adjoint): each window's gradient / divisor spread over it.",
 )
@@ -354,7 +384,7 @@ define_op(
     "adaptive_max_pool2d",
     attrs=ADAPTIVE_ATTRS,
     shape=_adaptive_type,
-    impl=allocating(_adaptive_max_write, lambda x, *, output_size: (*x.shape[:2], *output_size)),
+    impl=allocating(_adaptive_max_write, _adaptive_type),
     write=_adaptive_max_write,
     vjp=lambda b, g, out, x, *, output_size: (
         _scatter_to_maxima(b, g, x, b.adaptive_max_pool2d_indices(x, output_size=output_size)),

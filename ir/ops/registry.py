@@ -89,6 +89,8 @@ class OpDef:
     scratch(*input_types, **attrs) -> tuple[TensorType, ...]: temporaries `write` can use; the
         memory planner provides them (as `scratch=` arrays) so the kernel allocates nothing.
         `write` must also work without them (scratch=None).
+    layout_operands: for ops with a `layout` attribute (NCHW or CHWN), the operands stored in
+        that layout, -1 standing for the result: what the layout pass permutes.
     """
 
     name: str
@@ -107,6 +109,7 @@ class OpDef:
     absorbing: dict = field(default_factory=dict)
     c_expr: str | None = None
     scratch: Callable | None = None
+    layout_operands: tuple[int, ...] = ()
 
     def has(self, trait: str) -> bool:
         return trait in self.traits
@@ -154,7 +157,7 @@ OPS: dict[str, OpDef] = {}
 
 def define_op(name, *, shape, impl, vjp, attrs=None, traits=(), arity=1, doc="", fusion=None,
               view=None, write=None, inplace=(), identity=None, absorbing=None,
-              c_expr=None, scratch=None) -> OpDef:
+              c_expr=None, scratch=None, layout_operands=()) -> OpDef:
     """Declare and register an op. Every rule is required; use `no_grad` for non-differentiable ops.
 
     `fusion` defaults from the traits: elementwise ops fuse as elementwise, reductions as
@@ -177,7 +180,8 @@ def define_op(name, *, shape, impl, vjp, attrs=None, traits=(), arity=1, doc="",
     if (inplace or scratch) and write is None:
         raise TypeError(f"op '{name}' lists in-place inputs or scratch but has no write kernel")
     op = OpDef(name, shape, impl, vjp, dict(attrs or {}), traits, arity, doc, fusion, view, write,
-               tuple(inplace), dict(identity or {}), dict(absorbing or {}), c_expr, scratch)
+               tuple(inplace), dict(identity or {}), dict(absorbing or {}), c_expr, scratch,
+               tuple(layout_operands))
     OPS[name] = op
     return op
 

@@ -63,6 +63,27 @@ def test_lenet_forward_at_every_level():
         np.testing.assert_allclose(got, expected, **tolerance(np.float64))
 
 
+def lenet_steps(level: str, steps: int = 3):
+    graphc.manual_seed(0)
+    model = examples().LeNet().double()
+    X, y = graphc.rand(4, 1, 28, 28).double(), graphc.randint(0, 10, (4,))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    step = graphc.compile_train_step(model, nn.CrossEntropyLoss(), opt, X, y, opt_level=level)
+    losses = [step(X, y).item() for _ in range(steps)]
+    return step, losses, {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+
+def test_the_lenet_step_runs_batch_last_at_o2_and_trains_as_at_o0():
+    _, losses, state = lenet_steps("O0")
+    step, o2_losses, o2_state = lenet_steps("O2")
+    layouts = {n.attrs.get("layout") for n in step.graph.nodes
+               if n.op.startswith(("conv2d", "max_pool2d"))}
+    assert layouts == {"CHWN"}
+    np.testing.assert_allclose(o2_losses, losses, **tolerance(np.float64))
+    for key in state:
+        np.testing.assert_allclose(o2_state[key], state[key], **tolerance(np.float64))
+
+
 OPTIMIZERS = {
     "sgd": lambda p: optim.SGD(p, lr=0.1),
     "sgd_momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2),

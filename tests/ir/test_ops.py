@@ -637,10 +637,23 @@ def conv_ref(x, w, stride, padding, dilation, groups):
     return out, xpad
 
 
+def chwn(a):
+    """An NCHW array as a (strided) CHWN view: channels first, batch last."""
+    return a.transpose(1, 2, 3, 0)
+
+
+def check_chwn(name, activations, others, expected, dtype, attrs, result_is_activation=True):
+    """`name` with layout CHWN on the same data gives `expected` (NCHW) in CHWN."""
+    got = run_op(name, [*map(chwn, activations), *others], layout="CHWN", **attrs)
+    close(got, chwn(expected) if result_is_activation else expected, dtype)
+
+
 @case("conv2d")
 def _conv2d(rng, dtype, name):
     x, w, attrs = conv_setup(rng, dtype)
-    close(run_op("conv2d", [x, w], **attrs), conv_ref(x, w, **attrs)[0], dtype)
+    expected = conv_ref(x, w, **attrs)[0]
+    close(run_op("conv2d", [x, w], **attrs), expected, dtype)
+    check_chwn("conv2d", [x], [w], expected, dtype, attrs)
 
 
 @case("conv2d_grad_input")
@@ -657,6 +670,8 @@ def _conv2d_grad_input(rng, dtype, name):
     ph, pw = attrs["padding"]
     expected = dpad[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
     close(run_op("conv2d_grad_input", [g, w], input_hw=x.shape[2:], **attrs), expected, dtype)
+    check_chwn("conv2d_grad_input", [g], [w], expected, dtype,
+               {**attrs, "input_hw": x.shape[2:]})
 
 
 @case("conv2d_grad_weight")
@@ -671,6 +686,8 @@ def _conv2d_grad_weight(rng, dtype, name):
         for cin, cout in group_pairs(x, w, attrs["groups"]):
             expected[cout] += np.einsum("no,nchw->ochw", g[:, cout, i, j], patch[:, cin])
     close(run_op("conv2d_grad_weight", [x, g], kernel_hw=w.shape[2:], **attrs), expected, dtype)
+    check_chwn("conv2d_grad_weight", [x, g], [], expected, dtype,
+               {**attrs, "kernel_hw": w.shape[2:]}, result_is_activation=False)
 
 
 def pool_setup(rng, dtype, name):
@@ -730,6 +747,7 @@ def _pool(rng, dtype, name):
         np.testing.assert_array_equal(run_op(name, [x], **attrs), where)
     else:
         close(run_op(name, [x], **attrs), out, dtype)
+        check_chwn(name, [x], [], out, dtype, attrs)
 
 
 @case("max_pool2d_grad")
@@ -742,6 +760,7 @@ def _max_pool_grad(rng, dtype, name):
     for n, c in np.ndindex(x.shape[:2]):
         np.add.at(expected[n, c], where[n, c].ravel(), g[n, c].ravel())
     close(run_op(name, [g, x, out], **attrs), expected.reshape(x.shape), dtype)
+    check_chwn(name, [g, x, out], [], expected.reshape(x.shape), dtype, attrs)
 
 
 @case("avg_pool2d_grad")
@@ -755,6 +774,7 @@ def _avg_pool_grad(rng, dtype, name):
         unit[(0, 0, *pos)] = 1
         expected[:, :, pos[0], pos[1]] = (pool_ref(unit, "avg", attrs)[0] * g).sum((2, 3))
     close(run_op(name, [g], input_hw=x.shape[2:], **attrs), expected, dtype)
+    check_chwn(name, [g], [], expected, dtype, {**attrs, "input_hw": x.shape[2:]})
 
 
 def adaptive_ref(x, output_size):
