@@ -91,8 +91,10 @@ class Executable:
         self.program.env[s] = self.backend.to_device(check_array(value, array, role))
         self._unbound.discard(name)
 
-    def run(self, keys=()) -> list:
-        """Run once with what is bound and fresh random `keys`; return copies of the outputs."""
+    def run(self, keys=(), observe=None) -> list:
+        """Run once with what is bound and fresh random `keys`; return copies of the outputs.
+
+        `observe(node, inputs, outputs)` sees every kernel call (see `Program.run`)."""
         if self._unbound:
             raise ExecutionError(f"graph '{self.graph.name}' needs a value for "
                                  f"{', '.join(sorted(self._unbound))} before it can run")
@@ -107,7 +109,7 @@ class Executable:
                 raise ExecutionError(f"random key '{value.name}' must be an int, got {key!r}")
             holder.fill(int(key))
             env[s] = holder
-        self.program.run()
+        self.program.run(observe)
         outputs = [self.backend.copy(env[s]) for s in self._outputs]
         self._write_updates(env)
         return outputs
