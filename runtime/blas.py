@@ -1,27 +1,64 @@
-"""GEMM through SciPy's BLAS: `alpha * op(a) @ op(b) + beta * c` written into a given C-ordered
-output, in place over c when c is that output (NumPy's matmul has no alpha, beta or in-place c).
+"""GEMM on the BLAS NumPy itself uses: `alpha * op(a) @ op(b) + beta * c` written into a given
+C-ordered output, in place over c when c is that output (NumPy's matmul has no alpha, beta or
+in-place c, which an SGD step folded into its weight-gradient GEMM needs).
 
-BLAS is column-major; a C-ordered matrix is the transpose of a column-major one, so
-`C = op(A) op(B)` is computed as the column-major `C^T = op(B)^T op(A)^T` over the same memory,
-no copy. This is the runtime's faster kernel for 2-D float `matmul` and `gemm`; tests check it
-against the ops' reference kernels.
+`cblas_?gemm` of NumPy's own OpenBLAS is called through ctypes, so eager `matmul` and compiled
+GEMMs share one BLAS library and one thread pool (and NumPy's bundled OpenBLAS is the faster of
+the two on the machines we measured). Where that library cannot be found (a NumPy built against
+another BLAS), SciPy's BLAS wrappers do the same job: a C-ordered matrix is the transpose of a
+column-major one, so `C = op(A) op(B)` is computed as the column-major `C^T = op(B)^T op(A)^T`.
+Tests check both against the ops' reference kernels.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+
 import numpy as np
-from scipy.linalg import blas
 
 from ir.ops.registry import get_op
 
-ROUTINES = {np.dtype("float32"): blas.sgemm, np.dtype("float64"): blas.dgemm}
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+SYMBOLS = (("scipy_cblas_{}gemm64_", ctypes.c_int64), ("cblas_{}gemm64_", ctypes.c_int64),
+           ("cblas_{}gemm", ctypes.c_int))
+PREFIX = {np.dtype("float32"): "s", np.dtype("float64"): "d"}
+SCALAR = {np.dtype("float32"): ctypes.c_float, np.dtype("float64"): ctypes.c_double}
+
+
+@functools.cache
+def numpy_cblas(dtype: np.dtype):
+    """NumPy's BLAS `cblas_?gemm` for `dtype` as a ctypes function, or None if not found."""
+    for path in _numpy_blas_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pattern, index in SYMBOLS:
+            fn = getattr(lib, pattern.format(PREFIX[dtype]), None)
+            if fn is None:
+                continue
+            s, p = SCALAR[dtype], ctypes.c_void_p
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, index, index, index, s, p,
+                           index, p, index, s, p, index]
+            fn.restype = None
+            return fn
+    return None
+
+
+def _numpy_blas_paths() -> list[str]:
+    """The BLAS libraries threadpoolctl finds loaded by NumPy (its own bundled one first)."""
+    from threadpoolctl import threadpool_info
+
+    paths = [i["filepath"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return sorted(paths, key=lambda p: "numpy" not in p)
 
 
 def supports(out, *operands) -> bool:
     """Whether the BLAS path applies: NumPy float32/float64 matrices and a C-ordered output."""
     return (
         isinstance(out, np.ndarray)
-        and out.dtype in ROUTINES
+        and out.dtype in PREFIX
         and out.ndim == 2
         and out.flags.c_contiguous
         and all(isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype == out.dtype
@@ -29,33 +66,58 @@ def supports(out, *operands) -> bool:
     )
 
 
-def column_major(x: np.ndarray, trans: bool) -> tuple[np.ndarray, bool]:
-    """(an F-ordered array, flag) standing for op(x)^T, copying only if x is neither C- nor
-    F-contiguous."""
+def row_major(x: np.ndarray, trans: bool) -> tuple[np.ndarray, bool]:
+    """(a C-ordered array, flag) standing for op(x), copying only if x is neither C- nor
+    F-contiguous (an F-ordered x is the C-ordered x.T, transposed)."""
     if x.flags.c_contiguous:
-        return x.T, trans
+        return x, trans
     if x.flags.f_contiguous:
-        return x, not trans
-    return np.asfortranarray(x.T), trans
+        return x.T, not trans
+    return np.ascontiguousarray(x), trans
 
 
 def gemm_into(out, a, b, alpha: float, beta: float, trans_a: bool, trans_b: bool) -> None:
-    """out = alpha * op(a) @ op(b) + beta * out (beta == 0 ignores what out held, NaN too)."""
+    """out = alpha * op(a) @ op(b) + beta * out (beta == 0: what out held is not read)."""
     if out.size == 0:
         return
-    if a.shape[-1 if not trans_a else 0] == 0:  # empty inner dimension: the product is zero
+    k = a.shape[0] if trans_a else a.shape[1]
+    if k == 0:  # an empty inner dimension: the product is zero
         if beta == 0:
             out.fill(0)
         else:
             out *= beta
         return
-    fb, tb = column_major(b, trans_b)
-    fa, ta = column_major(a, trans_a)
-    routine = ROUTINES[out.dtype]
+    routine = numpy_cblas(out.dtype)
+    if routine is None:
+        _scipy_gemm(out, a, b, alpha, beta, trans_a, trans_b)
+        return
+    a, trans_a = row_major(a, trans_a)
+    b, trans_b = row_major(b, trans_b)
+    m, n = out.shape
+    routine(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
+            alpha, _address(a), a.shape[1], _address(b), b.shape[1], beta, _address(out), n)
+
+
+def _address(x: np.ndarray) -> int:
+    return x.__array_interface__["data"][0]
+
+
+def _scipy_gemm(out, a, b, alpha, beta, trans_a, trans_b) -> None:
+    from scipy.linalg import blas
+
+    fb, tb = _column_major(b, trans_b)
+    fa, ta = _column_major(a, trans_a)
+    routine = blas.sgemm if out.dtype == np.float32 else blas.dgemm
     result = routine(alpha, fb, fa, beta=beta, c=out.T, trans_a=int(tb), trans_b=int(ta),
                      overwrite_c=1)
     if not np.may_share_memory(result, out):  # the wrapper had to copy: put it back
         np.copyto(out, result.T)
+
+
+def _column_major(x: np.ndarray, trans: bool) -> tuple[np.ndarray, bool]:
+    """(an F-ordered array, flag) standing for op(x)^T."""
+    x, trans = row_major(x, trans)
+    return x.T, trans
 
 
 def matmul_write(xp, out, a, b, *, trans_a, trans_b):
