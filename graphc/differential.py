@@ -158,13 +158,14 @@ def check_graph(graph: Graph, feeds: dict, *, levels=("O0", "O2"), backends=("nu
                 keys: dict | None = None, rtol: float | None = None,
                 atol: float | None = None) -> CheckResult:
     """Compare two runs of `graph` fed `feeds` (name -> array for every input and parameter)
-    and `keys` (random key input name -> int; 0, 1, ... by default). See `check`."""
+    and `keys` (random key input name -> int; 0, 1, ... by default). See `check`; a backend
+    may also be a `runtime.Backend` instance."""
     levels, backends = _pair(levels, "levels"), _pair(backends, "backends")
     source = _marked(graph)
     keys = keys or {v.name: i for i, v in enumerate(source.random_keys)}
     first = _observe(source, levels[0], backends[0], feeds, keys)
     second = _observe(source, levels[1], backends[1], feeds, keys)
-    runs = tuple(f"{lv} on {be}" for lv, be in zip(levels, backends))
+    runs = tuple(f"{lv} on {getattr(be, 'name', be)}" for lv, be in zip(levels, backends))
     return _Comparison(first, second, runs, rtol, atol).walk()
 
 
@@ -178,9 +179,9 @@ class _Recorder:
         self.arrays[name] = array
 
 
-def _pair(value, what: str) -> tuple[str, str]:
+def _pair(value, what: str) -> tuple:
     items = value.split(",") if isinstance(value, str) else list(value)
-    items = [str(item).strip() for item in items]
+    items = [item.strip() if isinstance(item, str) else item for item in items]
     if len(items) == 1:
         items *= 2
     if len(items) != 2:

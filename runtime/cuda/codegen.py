@@ -406,24 +406,30 @@ def _library_stage(plan: _Plan, node: Node) -> None:
                                  node.outputs[0].shape))
 
 
-def node_stages(node: Node, name: str = "graphc", recompute: bool = True) -> list[Stage] | None:
-    """The generated kernels of one node of a planned graph: a fused node's stages, an
-    elementwise op, a reduction or a matmul/gemm as a body of its own; None for ops that run
-    their own kernels. NotImplementedError when a fused body has an op no stage computes."""
+def generated_body(node: Node) -> tuple[Graph, list[Value]] | None:
+    """The body whose stages compute `node` and the node's operands for its inputs: a fused
+    node's own body; a one-node body for an elementwise op, a reduction or a matmul/gemm; None
+    for ops that run their own kernels."""
     if node.op == "fused":
-        return stages(node.attrs["body"], name, recompute)
+        return node.attrs["body"], list(node.inputs)
     opdef = node.opdef
     alone = ((opdef.has(ELEMENTWISE) and opdef.c_expr is not None)
              or node.op in REDUCERS or node.op in ARG_REDUCERS or node.op in PRODUCTS)
-    if not alone or opdef.write is None:
-        return None
-    return stages(single(node), name, recompute)
+    return single(node) if alone and opdef.write is not None else None
 
 
-def single(node: Node) -> Graph:
-    """A one-node body for `node` (an op the runtime runs by itself), its 0-d constants kept."""
+def node_stages(node: Node, name: str = "graphc", recompute: bool = True) -> list[Stage] | None:
+    """The generated kernels of one node of a planned graph (see `generated_body`), or None.
+    NotImplementedError when a fused body has an op no stage computes."""
+    found = generated_body(node)
+    return None if found is None else stages(found[0], name, recompute)
+
+
+def single(node: Node) -> tuple[Graph, list[Value]]:
+    """A one-node body for `node` (its 0-d constants kept as constants) and, for each body
+    input, the node's operand it stands for."""
     body = Graph(f"{node.op}")
-    env = {}
+    env, operands = {}, []
     for value in node.inputs:
         if value in env:
             continue
@@ -431,7 +437,8 @@ def single(node: Node) -> Graph:
             env[value] = body.add_constant(value.data, value.name)
         else:
             env[value] = body.add_input(value.name, value.type)
+            operands.append(value)
     copy = body.add_node(node.op, [env[v] for v in node.inputs], node.attrs, dict(node.meta),
                          names=[v.name for v in node.outputs])
     body.set_outputs(copy.outputs)
-    return body
+    return body, operands

@@ -8,8 +8,10 @@ CuPy permutes them). Every launch is recorded in `launches` (kernel names, `cubl
 
 `cuda.Stream` capture records the launches made while capturing instead of running them, and the
 `Graph` it returns replays them. Only this module's kernels, `matmul` and `copyto` can be
-captured: any other NumPy function called through it while capturing raises, as CuPy raises for
-work that cannot be captured, so the runtime's fallback is exercised too.
+captured (and functions that only make views): any other NumPy function called through it while
+capturing raises, as CuPy raises for work that cannot be captured, so the runtime's fallback is
+exercised too (CuPy itself captures more: its own kernels, with allocations from the graph's
+pool).
 
 What it cannot tell: whether CuPy accepts the call (its argument checks are mirrored, not run),
 how the kernel performs, and CUDA's own semantics (FMA contraction, fast math): values are the
@@ -202,9 +204,9 @@ class Graph:
 
     def launch(self, stream=None):
         self.xp.graph_launches += 1
-        with self.xp._replaying():
-            for _, run in self.work:
-                run()
+        self.xp.replayed += len(self.work)
+        for _, run in self.work:
+            run()
 
     def upload(self, stream=None):
         pass
@@ -260,18 +262,32 @@ class _Cuda:
         yield
 
 
+class DeviceArray(np.ndarray):
+    """An array "on the device": NumPy memory, told apart from host arrays by its type."""
+
+    def set(self, host):
+        np.copyto(self, host)
+
+    def get(self):
+        return np.array(self, copy=True).view(np.ndarray)
+
+
+def device(array) -> DeviceArray:
+    """A copy of `array` on the stand-in device."""
+    return np.array(array, copy=True).view(DeviceArray)
+
+
 class HostCupy:
     """The module object: NumPy's functions, CuPy's kernels and CUDA namespace (see above)."""
 
     __name__ = "numpy"  # reference kernels pick NumPy/SciPy code paths on these arrays
-    ndarray = np.ndarray
+    ndarray = DeviceArray
 
     def __init__(self):
         self.launches: list[str] = []
         self.capturing: list | None = None
         self.graph_launches = 0
-        self.replayed = 0
-        self._replay = False
+        self.replayed = 0  # launches replayed by graphs
         self.cuda = _Cuda(self)
 
     def ElementwiseKernel(self, *args, **kwargs):
@@ -281,6 +297,12 @@ class HostCupy:
         return ReductionKernel(self, *args, **kwargs)
 
     def matmul(self, a, b, out=None):
+        if out is None:  # a new array: not capturable here
+            if self.capturing is not None:
+                raise CaptureError("matmul without out= cannot run inside a captured graph here")
+            out = self.empty(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2],
+                                                                                 b.shape[-1]),
+                             np.result_type(a, b))
         self._launch("cublas", lambda: np.matmul(a, b, out=out))
         return out
 
@@ -288,31 +310,33 @@ class HostCupy:
         self._launch("copy", lambda: np.copyto(dst, src, **kwargs))
 
     def asnumpy(self, array):
-        return np.asarray(array)
+        return np.array(array, copy=True).view(np.ndarray)
+
+    def asarray(self, array, dtype=None):
+        if isinstance(array, DeviceArray) and dtype in (None, array.dtype):
+            return array
+        return np.array(array, dtype=dtype, copy=True).view(DeviceArray)
+
+    def empty(self, shape, dtype="float64"):
+        return np.empty(shape, dtype).view(DeviceArray)
 
     def _launch(self, name: str, run) -> None:
-        if self._replay:
-            self.replayed += 1
-        else:
-            self.launches.append(name)
+        self.launches.append(name)
         if self.capturing is not None:
             self.capturing.append((name, run))
         else:
             run()
 
-    @contextlib.contextmanager
-    def _replaying(self):
-        self._replay = True
-        try:
-            yield
-        finally:
-            self._replay = False
-
     def __getattr__(self, name):
         value = getattr(np, name)
-        if not callable(value) or isinstance(value, type):
+        if not callable(value) or isinstance(value, type) or name in VIEWS:
             return value
         return _Guarded(self, value, f"numpy.{name}")
+
+
+# Functions that only make views (no device work): CuPy runs them during capture too.
+VIEWS = {"reshape", "transpose", "swapaxes", "moveaxis", "broadcast_to", "expand_dims",
+         "squeeze", "split", "flip", "may_share_memory", "shares_memory"}
 
 
 class _Guarded:
