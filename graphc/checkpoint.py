@@ -1,4 +1,4 @@
-"""`graphc.save` / `graphc.load`: tensors and (nested) state dicts as safetensors files, never pickle.
+"""`graphc.save` / `graphc.load`: tensors and (nested) state dicts as safetensors files.
 
 Format: a standard safetensors file. Each tensor is stored under its key path joined with '.'
 (a model state dict keeps its own names, e.g. `linear_relu_stack.0.weight`; an optimizer state dict
@@ -7,15 +7,25 @@ them (nested dicts with str or int keys, lists, tuples, and plain values such as
 of `param_groups`) is a JSON tree in the header's metadata under `graphc.tree`. A safetensors file
 written by another tool (no tree) loads as a flat dict of tensors.
 
-Saving is atomic: the bytes go to a temporary file in the destination's folder, which is flushed,
-fsync'ed and then renamed over the destination, so a crash mid-save leaves the old file intact.
+Anything else (`graphc.save(model)` of a whole Module, as PyTorch tutorials do) is pickled into the
+metadata with its tensors still stored as safetensors entries; as in PyTorch, loading it needs
+`weights_only=False`, because unpickling can run arbitrary code. State dicts never need pickle.
+
+`f` is a path or a binary file object. Saving to a path is atomic: the bytes go to a temporary file
+in the destination's folder, which is flushed, fsync'ed and then renamed over the destination, so a
+crash mid-save leaves the old file intact (temporary files a killed save left behind are removed by
+the next save to the same path).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import glob
+import io
 import json
 import os
+import pickle
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
@@ -25,6 +35,8 @@ import numpy as np
 from ir.types import DTYPES
 
 TREE_KEY = "graphc.tree"
+PICKLE_KEY = "graphc.pickle"
+PICKLED_TYPE_KEY = "graphc.pickled_type"
 FORMAT_KEY = "graphc.format"
 FORMAT = "1"
 PLAIN = (bool, int, float, str, type(None))
@@ -34,48 +46,143 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, truncated, foreign, or holds unsupported data."""
 
 
-def save(obj, path) -> None:
-    """Save a Tensor, array, or (nested) dict of them to `path` as a safetensors file, atomically."""
+class _NotATree(TypeError):
+    """The object holds something the JSON tree cannot (a Module, any other object)."""
+
+
+def save(obj, f, pickle_module=None, pickle_protocol: int = 2, **kwargs) -> None:
+    """Save `obj` to `f` (a path, atomically, or a binary file object) as a safetensors file.
+
+    Tensors, arrays and (nested) dicts, lists and tuples of them and of plain values are stored as
+    a tree; other objects, such as a whole Module, are pickled (load them with weights_only=False).
+    """
     from safetensors.numpy import save as to_bytes
 
     tensors: dict[str, np.ndarray] = {}
-    tree = _encode(obj, (), tensors)
-    metadata = {FORMAT_KEY: FORMAT, TREE_KEY: json.dumps(tree)}
-    _write_atomic(Path(path), to_bytes(tensors, metadata=metadata))
+    try:
+        metadata = {TREE_KEY: json.dumps(_encode(obj, (), tensors))}
+    except _NotATree:
+        tensors = {}
+        metadata = {PICKLE_KEY: _pickle(obj, tensors, pickle_protocol),
+                    PICKLED_TYPE_KEY: f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    data = to_bytes(tensors, metadata={FORMAT_KEY: FORMAT, **metadata})
+    if hasattr(f, "write"):
+        f.write(data)
+    else:
+        _write_atomic(Path(f), data)
 
 
-def load(path):
+def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None,
+         **kwargs):
     """Load what `save` wrote: Tensors (own memory) in the saved structure.
 
-    Raises FileNotFoundError for a missing file and CheckpointError, naming the file, for a file
-    that is truncated, corrupt or not a safetensors file.
+    `f` is a path or a binary file object. `map_location` may name the CPU only (eager tensors
+    live there). A pickled object (a whole Module) loads only with `weights_only=False`.
+    Raises FileNotFoundError for a missing file and CheckpointError, naming the file, for one that
+    is truncated, corrupt or not a safetensors file.
     """
-    from safetensors import SafetensorError, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint file '{path}' does not exist")
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            metadata = f.metadata() or {}
-            arrays = {key: np.array(f.get_tensor(key)) for key in f.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(
-            f"cannot load checkpoint '{path}': not a valid safetensors file "
-            f"(truncated, corrupt or another format): {err}"
-        ) from None
-    for key, array in arrays.items():
-        if array.dtype.name not in DTYPES:
-            raise CheckpointError(
-                f"checkpoint '{path}': tensor '{key}' has dtype {array.dtype.name}, "
-                f"which graphc does not support ({', '.join(DTYPES)})"
+    _check_map_location(map_location)
+    name, data = _read(f)
+    metadata, arrays = _parse(name, data)
+    if PICKLE_KEY in metadata:
+        if weights_only:
+            raise pickle.UnpicklingError(
+                f"Weights only load failed: '{name}' holds a pickled "
+                f"{metadata.get(PICKLED_TYPE_KEY, 'object')}, not only tensors. Re-running "
+                "graphc.load with weights_only=False will load it, but unpickling can run "
+                "arbitrary code: do it only if you trust the source of the file."
             )
+        return _unpickle(metadata[PICKLE_KEY], arrays)
     if TREE_KEY not in metadata:
         return OrderedDict((key, _tensor(array)) for key, array in arrays.items())
     try:
         return _decode(json.loads(metadata[TREE_KEY]), arrays)
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"checkpoint '{path}' has a damaged structure header: {err}") from None
+        raise CheckpointError(f"checkpoint '{name}' has a damaged structure header: {err}") from None
+
+
+def _read(f) -> tuple[str, bytes]:
+    """(a name for messages, the bytes) of a path or a binary file object."""
+    if hasattr(f, "read"):
+        return getattr(f, "name", "<file object>"), f.read()
+    path = Path(f)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file '{path}' does not exist")
+    return str(path), path.read_bytes()
+
+
+def _parse(name: str, data: bytes) -> tuple[dict, dict]:
+    """(metadata, arrays by key) of safetensors bytes; CheckpointError if they are not that."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as from_bytes
+
+    try:
+        size = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or size > len(data) - 8:
+            raise ValueError("the header is cut short")
+        metadata = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        arrays = {key: np.array(array) for key, array in from_bytes(data).items()}
+    except (SafetensorError, OSError, ValueError, AttributeError) as err:
+        raise CheckpointError(
+            f"cannot load checkpoint '{name}': not a valid safetensors file "
+            f"(truncated, corrupt or another format): {err}"
+        ) from None
+    for key, array in arrays.items():
+        if array.dtype.name not in DTYPES:
+            raise CheckpointError(
+                f"checkpoint '{name}': tensor '{key}' has dtype {array.dtype.name}, "
+                f"which graphc does not support ({', '.join(DTYPES)})"
+            )
+    return metadata, arrays
+
+
+def _check_map_location(map_location) -> None:
+    """Eager tensors live on the CPU: a map_location may only name it (callables are not run)."""
+    from graphc.device import check_eager_device
+
+    if map_location is None or callable(map_location):
+        return
+    targets = map_location.values() if isinstance(map_location, dict) else [map_location]
+    for target in targets:
+        check_eager_device(target)
+
+
+# -- pickled objects ---------------------------------------------------------------------------------
+
+class _Pickler(pickle.Pickler):
+    """Pickles an object with its arrays left out, as safetensors entries `pickled.<n>`."""
+
+    def __init__(self, file, tensors: dict, protocol: int):
+        super().__init__(file, protocol=max(protocol, 2))
+        self.tensors, self.keys = tensors, {}
+
+    def persistent_id(self, obj):
+        if type(obj) is not np.ndarray:
+            return None
+        key = self.keys.get(id(obj))
+        if key is None:
+            key = self.keys[id(obj)] = f"pickled.{len(self.keys)}"
+            self.tensors[key] = np.ascontiguousarray(obj)
+        return key
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, arrays: dict):
+        super().__init__(file)
+        self.arrays = arrays
+
+    def persistent_load(self, pid):
+        return self.arrays[pid]
+
+
+def _pickle(obj, tensors: dict, protocol: int) -> str:
+    buffer = io.BytesIO()
+    _Pickler(buffer, tensors, protocol).dump(obj)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _unpickle(text: str, arrays: dict):
+    return _Unpickler(io.BytesIO(base64.b64decode(text)), arrays).load()
 
 
 # -- structure --------------------------------------------------------------------------------------
@@ -93,7 +200,7 @@ def _encode(obj, keypath: tuple, tensors: dict):
     if isinstance(obj, dict):
         for k in obj:
             if not isinstance(k, (str, int)) or isinstance(k, bool):
-                raise TypeError(f"cannot save dict key {k!r}: keys must be str or int")
+                raise _NotATree(f"cannot save dict key {k!r}: keys must be str or int")
         items = [[k, _encode(v, (*keypath, k), tensors)] for k, v in obj.items()]
         return {"ordered" if isinstance(obj, OrderedDict) else "dict": items}
     if isinstance(obj, (list, tuple)):
@@ -102,8 +209,7 @@ def _encode(obj, keypath: tuple, tensors: dict):
     if isinstance(obj, PLAIN):
         return {"value": obj}
     where = ".".join(map(str, keypath)) or "the object"
-    raise TypeError(f"cannot save {type(obj).__name__} at {where}: graphc.save stores tensors, "
-                    "dicts, lists and plain numbers/strings")
+    raise _NotATree(f"{type(obj).__name__} at {where} is not a tensor, dict, list or plain value")
 
 
 def _decode(node: dict, arrays: dict):
@@ -143,7 +249,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the complete new one."""
     directory = path.parent if str(path.parent) else Path(".")
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    _remove_stale_temporaries(path)
+    prefix = f".{path.name}.{os.getpid()}."  # the writer's pid tells a stale file from a live one
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -156,6 +264,28 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files of saves to `path` whose process died mid-save (killed, or
+    the machine went down), never those of a save still running."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # this process is not saving there now: the file is an earlier leftover
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists, owned by someone else (or unknown): leave its file alone
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # command -> (module with add_arguments(parser) and run(args) -> int, one-line help)
@@ -28,6 +29,7 @@ def main(argv=None) -> int:
     """Run `graphc <command> ...`; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     top = ArgumentParser(prog="graphc", description=__doc__.splitlines()[0])
+    top.add_argument("--version", action="version", version=f"graphc {_version()}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (_, help_text) in COMMANDS.items():
         # each command's own options are added lazily below: importing a command costs time
@@ -42,7 +44,18 @@ def main(argv=None) -> int:
         args.command_line = argv  # what `graphc train --nproc N` starts again in each rank
     except SystemExit as done:  # --help, or a usage error already printed
         return _status(done.code)
-    return module.run(args)
+    try:
+        return module.run(args)
+    except BrokenPipeError:  # `graphc report | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _version() -> str:
+    from graphc import __version__
+
+    return __version__
 
 
 def _load(name: str):

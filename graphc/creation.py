@@ -8,15 +8,22 @@ import numpy as np
 
 from graphc import dispatch, state
 from graphc import tensor_core as _tensor
-from graphc.device import check_eager_device
-from graphc.dtypes import BY_NAME, DEFAULT_FLOAT, as_dtype, bool_, int64, scalar_dtype
-from graphc.tensor_shape import shape_args
+from graphc.device import check_new_device
+from graphc.dtypes import BY_NAME, as_dtype, bool_, get_default_dtype, int64, scalar_dtype
+from graphc.tensor_shape import shape_args, size_args
 
 
-def _finish(t, requires_grad: bool, device):
-    if device is not None:
-        check_eager_device(device)
+def finish(t, requires_grad: bool, device):
+    """A new tensor `t` on `device` (or the default device), requiring grad if asked."""
+    check_new_device(device)
     return t.requires_grad_() if requires_grad else t
+
+
+def layer_dtype(dtype, device):
+    """The dtype of a layer's new parameters (the default float dtype for None), after checking
+    the layer's `device=`."""
+    check_new_device(device)
+    return as_dtype(dtype) if dtype is not None else get_default_dtype()
 
 
 def _infer_dtype(data, array: np.ndarray):
@@ -25,17 +32,17 @@ def _infer_dtype(data, array: np.ndarray):
         kind = array.dtype.kind
         if array.dtype.name in BY_NAME:
             return BY_NAME[array.dtype.name]
-        return DEFAULT_FLOAT if kind == "f" else (bool_ if kind == "b" else int64)
+        return get_default_dtype() if kind == "f" else (bool_ if kind == "b" else int64)
     kind = array.dtype.kind
-    return bool_ if kind == "b" else (int64 if kind in "iu" else DEFAULT_FLOAT)
+    return bool_ if kind == "b" else (int64 if kind in "iu" else get_default_dtype())
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False):
     """A new tensor holding a copy of `data` (nested sequences, scalars, arrays or tensors)."""
     if isinstance(data, _tensor.Tensor):
         if data._data is None:  # traced: a copy in the graph
-            return _finish(data.clone() if dtype is None else dispatch.cast(data, dtype).clone(),
-                           requires_grad, device)
+            return finish(data.clone() if dtype is None else dispatch.cast(data, dtype).clone(),
+                          requires_grad, device)
         array = data._storage()
     else:
         array = np.asarray(data)
@@ -43,7 +50,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False):
             raise TypeError(f"could not convert {type(data).__name__} to a tensor")
     dtype = as_dtype(dtype) if dtype is not None else _infer_dtype(data, array)
     t = _tensor.Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
-    return _finish(t, requires_grad, device)
+    return finish(t, requires_grad, device)
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -83,15 +90,17 @@ def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False)
         t = dispatch.apply("full", shape=shape, dtype=dtype.name, value=value)
     else:
         t = _tensor.Tensor._wrap(np.full(shape, value, dtype=dtype.np))
-    return _finish(t, requires_grad, device)
+    return finish(t, requires_grad, device)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad: bool = False):
-    return full(shape_args(size), 0.0, dtype or DEFAULT_FLOAT, device, requires_grad)
+def zeros(*args, size=None, dtype=None, device=None, requires_grad: bool = False):
+    """Zeros of shape `zeros(2, 3)`, `zeros((2, 3))` or `zeros(size=(2, 3))`."""
+    return full(size_args(args, size), 0.0, dtype or get_default_dtype(), device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad: bool = False):
-    return full(shape_args(size), 1.0, dtype or DEFAULT_FLOAT, device, requires_grad)
+def ones(*args, size=None, dtype=None, device=None, requires_grad: bool = False):
+    """Ones of shape `ones(2, 3)`, `ones((2, 3))` or `ones(size=(2, 3))`."""
+    return full(size_args(args, size), 1.0, dtype or get_default_dtype(), device, requires_grad)
 
 
 empty = zeros
@@ -118,18 +127,18 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
         start, end = 0, start
     if dtype is None:
         integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
-        dtype = int64 if integral else DEFAULT_FLOAT
+        dtype = int64 if integral else get_default_dtype()
     dtype = as_dtype(dtype)
     t = _tensor.Tensor._wrap(np.arange(start, end, step).astype(dtype.np))
-    return _finish(t, requires_grad, device)
+    return finish(t, requires_grad, device)
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False):
-    dtype = as_dtype(dtype or DEFAULT_FLOAT)
+    dtype = as_dtype(dtype or get_default_dtype())
     t = _tensor.Tensor._wrap(np.linspace(start, end, int(steps)).astype(dtype.np))
-    return _finish(t, requires_grad, device)
+    return finish(t, requires_grad, device)
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False):
-    dtype = as_dtype(dtype or DEFAULT_FLOAT)
-    return _finish(_tensor.Tensor._wrap(np.eye(n, m, dtype=dtype.np)), requires_grad, device)
+    dtype = as_dtype(dtype or get_default_dtype())
+    return finish(_tensor.Tensor._wrap(np.eye(n, m, dtype=dtype.np)), requires_grad, device)

@@ -1,20 +1,31 @@
-"""`graphc.device`: eager tensors live in host memory; compiled executables choose their backend."""
+"""`graphc.device`: eager tensors live in host memory; compiled executables choose their backend.
+
+PyTorch's device names parse (`cpu`, `cuda:0`, `mps`), so the device lines of tutorials run; a
+tensor on anything but the CPU is refused with the reason (no CuPy, no GPU, no such backend).
+"""
 
 from __future__ import annotations
 
+from graphc import state
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
 
 class device:
-    """A device name such as `cpu` (`cuda` is a valid name, but eager tensors refuse it)."""
+    """A device name such as `cpu` or `cuda:0` (eager tensors live on the CPU only)."""
 
     __slots__ = ("index", "type")
 
     def __init__(self, spec="cpu", index: int | None = None):
         if isinstance(spec, device):
             spec, index = spec.type, spec.index
+        if isinstance(spec, int) and not isinstance(spec, bool):  # torch.device(0) is cuda:0
+            spec, index = "cuda", spec
         kind, _, idx = str(spec).partition(":")
-        if kind not in ("cpu", "cuda"):
+        if kind not in DEVICE_TYPES:
             raise RuntimeError(
-                f"Expected one of cpu, cuda device type at start of device string: {spec}"
+                f"Expected one of {', '.join(DEVICE_TYPES)} device type at start of device "
+                f"string: {spec}"
             )
         self.type = kind
         self.index = int(idx) if idx else index
@@ -22,7 +33,7 @@ class device:
     def __eq__(self, other) -> bool:
         try:
             other = device(other)
-        except (RuntimeError, ValueError):
+        except (RuntimeError, ValueError, TypeError):
             return NotImplemented
         return (self.type, self.index) == (other.type, other.index)
 
@@ -46,22 +57,33 @@ CPU = device("cpu")
 def check_eager_device(spec) -> device:
     """The device for an eager tensor: only the CPU holds eager tensors."""
     dev = device(spec)
-    if dev.type != "cpu":
-        raise RuntimeError(
-            f"graphc eager tensors live on the CPU; got device '{dev}'. "
-            "Run on the GPU by compiling: "
-            "graphc.compile(model, ...) / graphc.compile_train_step(..., backend='cupy')."
-        )
-    return dev
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "mps":
+        raise RuntimeError("graphc has no MPS backend (graphc.backends.mps.is_available() is "
+                           "False); use device='cpu'")
+    from graphc import cuda
+
+    if not cuda.is_available():
+        raise RuntimeError(f"graphc has no CUDA device: {cuda.unavailable_reason()}; "
+                           "use device='cpu'")
+    raise RuntimeError(
+        f"graphc eager tensors live on the CPU; got device '{dev}'. Run on the GPU by compiling: "
+        "graphc.compile(model, ...) / graphc.compile_train_step(..., backend='cupy')."
+    )
 
 
-class cuda:
-    """`graphc.cuda.is_available()`: False, eager graphc has no CUDA tensors."""
+def check_new_device(spec) -> None:
+    """Check the device a new tensor is asked for (None: the default device)."""
+    spec = spec if spec is not None else state.default_device
+    if spec is not None:
+        check_eager_device(spec)
 
-    @staticmethod
-    def is_available() -> bool:
-        return False
 
-    @staticmethod
-    def device_count() -> int:
-        return 0
+def set_default_device(spec) -> None:
+    """Create new tensors on `spec` (None or 'cpu' for the CPU), as torch.set_default_device."""
+    state.default_device = None if spec is None else device(spec)
+
+
+def get_default_device() -> device:
+    return state.default_device or CPU

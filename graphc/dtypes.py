@@ -6,6 +6,7 @@ import builtins
 
 import numpy as np
 
+from graphc import state
 from ir.types import normalize_dtype
 
 
@@ -42,10 +43,23 @@ float64 = dtype("float64", 8)
 BY_NAME = {d.name: d for d in (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)}
 BY_NUMPY = {d.np: d for d in BY_NAME.values()}
 PROMOTE_SPECIAL = {frozenset((uint8, int8)): int16}
-DEFAULT_FLOAT = float32
+DEFAULT_FLOAT = float32  # the default float dtype until set_default_dtype changes it
 # PyTorch's scalar type names, as its messages and `Tensor.type()` print them.
 TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int8": "Char", "int16": "Short", "int32": "Int",
               "int64": "Long", "float16": "Half", "float32": "Float", "float64": "Double"}
+
+
+def get_default_dtype() -> dtype:
+    """The dtype of Python floats and of float tensors created without a dtype (float32)."""
+    return state.default_float or DEFAULT_FLOAT
+
+
+def set_default_dtype(d) -> None:
+    """Make `d` (a floating-point dtype) the default float dtype, as torch.set_default_dtype."""
+    d = as_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError("only floating-point types are supported as the default type")
+    state.default_float = d
 
 
 def as_dtype(value) -> dtype:
@@ -53,7 +67,7 @@ def as_dtype(value) -> dtype:
     if isinstance(value, dtype):
         return value
     if value is builtins.float:
-        return DEFAULT_FLOAT
+        return get_default_dtype()
     if value is builtins.int:
         return int64
     if value is builtins.bool:
@@ -93,7 +107,7 @@ def scalar_dtype(value) -> dtype:
     if isinstance(value, (builtins.int, np.integer)):
         return int64
     if isinstance(value, (builtins.float, np.floating)):
-        return DEFAULT_FLOAT
+        return get_default_dtype()
     raise TypeError(f"unsupported operand of type {type(value).__name__}")
 
 

@@ -6,17 +6,18 @@ import numpy as np
 
 from graphc import dispatch
 from graphc import tensor_core as _tensor
-from graphc.tensor_math import where
+from graphc.tensor_math import where, write_out
 from graphc.tensor_matrix import cartesian_prod, einsum, meshgrid, tensordot
 from graphc.tensor_shape import axis_index
 
 
 def _method(name: str):
-    def fn(input, *args, **kwargs):
-        return getattr(input, name)(*args, **kwargs)
+    def fn(input, *args, out=None, **kwargs):
+        result = getattr(input, name)(*args, **kwargs)
+        return result if out is None else write_out(name, result, out)
 
     fn.__name__ = name
-    fn.__doc__ = f"`graphc.{name}(t, ...)` is `t.{name}(...)`."
+    fn.__doc__ = f"`graphc.{name}(t, ...)` is `t.{name}(...)`; `out=` receives the result."
     return fn
 
 
@@ -120,6 +121,7 @@ METHODS = (
     "numel",
     "t",
     "narrow",
+    "mv",
     "div",
     "mul",
     "add",

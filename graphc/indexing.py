@@ -42,7 +42,8 @@ def _key_items(key) -> tuple:
     if isinstance(key, tuple):
         return key
     if isinstance(key, list) and len(key) < 32 and any(
-        isinstance(k, (list, tuple, np.ndarray, _tensor.Tensor, slice)) or k is None or k is ...
+        isinstance(k, (list, tuple, range, np.ndarray, _tensor.Tensor, slice)) or k is None
+        or k is ...
         for k in key
     ):
         return tuple(key)
@@ -53,7 +54,7 @@ def _entries(x, key) -> list:
     """The key as entries ('int', i) ('slice', s) ('new',) ('index', tensor), Ellipsis expanded."""
     items = []
     for k in _key_items(key):
-        if isinstance(k, (list, tuple, np.ndarray, _tensor.Tensor)):
+        if isinstance(k, (list, tuple, range, np.ndarray, _tensor.Tensor)):
             k = k if isinstance(k, _tensor.Tensor) else _tensor.Tensor._wrap(np.asarray(k))
             if k.dtype.name == "bool":
                 items.extend(("index", i) for i in _mask_indices(k))

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from graphc.dtypes import get_default_dtype
+
 PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH = 4, 1000, 3, 80
 
 
@@ -96,7 +98,7 @@ def tensor_repr(t) -> str:
         summarize = a.size > THRESHOLD
         fmt = _Formatter(_summarized(a) if summarize else a)
         body = _body(a, len(prefix), summarize, fmt)
-    if a.dtype.name not in ("float32", "int64", "bool"):
+    if a.dtype.name not in (get_default_dtype().name, "int64", "bool"):
         suffixes.append(f"dtype=graphc.{a.dtype.name}")
     if t._grad_fn is not None:
         suffixes.append(f"grad_fn=<{t._grad_fn.name()}>")

@@ -12,8 +12,9 @@ import numpy as np
 
 from graphc import dispatch, state, tracing
 from graphc import tensor_core as _tensor
-from graphc.dtypes import DEFAULT_FLOAT, as_dtype
-from graphc.tensor_shape import shape_args
+from graphc.creation import finish
+from graphc.dtypes import as_dtype, get_default_dtype
+from graphc.tensor_shape import size_args
 
 DEFAULT_SEED = 67280421310721  # PyTorch's default seed: runs repeat without manual_seed too
 _generator = np.random.default_rng(DEFAULT_SEED)
@@ -54,14 +55,15 @@ def _eager_only(name: str) -> None:
 
 
 def _make(array, dtype, requires_grad: bool):
-    t = _tensor.Tensor._wrap(array.astype(as_dtype(dtype or DEFAULT_FLOAT).np, copy=False))
+    # np.asarray: NumPy gives a scalar, not a 0-d array, for shape (); in-place ops need an array.
+    t = _tensor.Tensor._wrap(np.asarray(array, dtype=as_dtype(dtype or get_default_dtype()).np))
     return t.requires_grad_() if requires_grad else t
 
 
 def uniform(shape, low=0.0, high=1.0, dtype=None):
     """Eager tensor of uniform samples in [low, high)."""
     _eager_only("a random tensor")
-    dtype = as_dtype(dtype or DEFAULT_FLOAT)
+    dtype = as_dtype(dtype or get_default_dtype())
     np_dtype = dtype.np if dtype.is_floating_point else np.float64
     return _make(low + (high - low) * _generator.random(tuple(shape), dtype=np_dtype), dtype, False)
 
@@ -69,59 +71,63 @@ def uniform(shape, low=0.0, high=1.0, dtype=None):
 def normal_tensor(shape, mean=0.0, std=1.0, dtype=None):
     """Eager tensor of normal samples (from the global generator, as `randn`)."""
     _eager_only("a random tensor")
-    dtype = as_dtype(dtype or DEFAULT_FLOAT)
+    dtype = as_dtype(dtype or get_default_dtype())
     np_dtype = dtype.np if dtype.is_floating_point else np.float64
     return _make(
         mean + std * _generator.standard_normal(tuple(shape), dtype=np_dtype), dtype, False
     )
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False):
-    t = uniform(shape_args(size), dtype=dtype)
-    return t.requires_grad_() if requires_grad else t
+def rand(*args, size=None, dtype=None, device=None, requires_grad: bool = False):
+    """Uniform samples in [0, 1): `rand(2, 3)`, `rand((2, 3))` or `rand(size=(2, 3))`."""
+    return finish(uniform(size_args(args, size), dtype=dtype), requires_grad, device)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False):
-    t = normal_tensor(shape_args(size), dtype=dtype)
-    return t.requires_grad_() if requires_grad else t
+def randn(*args, size=None, dtype=None, device=None, requires_grad: bool = False):
+    """Standard normal samples: `randn(2, 3)`, `randn((2, 3))` or `randn(size=(2, 3))`."""
+    return finish(normal_tensor(size_args(args, size), dtype=dtype), requires_grad, device)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None):
+def randint(low, high=None, size=(), dtype=None, device=None, requires_grad: bool = False):
     """Integers in [low, high) (`randint(high, size)` means low = 0), int64 by default."""
     _eager_only("graphc.randint")
-    if high is None:
+    if isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
         low, high = 0, low
-    return _make(_generator.integers(low, high, size=tuple(size)), dtype or "int64", False)
+    sample = _make(_generator.integers(low, high, size=size_args((), size)), dtype or "int64",
+                   False)
+    return finish(sample, requires_grad, device)
 
 
-def randperm(n: int, dtype=None, device=None):
+def randperm(n: int, dtype=None, device=None, requires_grad: bool = False):
     _eager_only("graphc.randperm")
-    return _make(_generator.permutation(int(n)), dtype or "int64", False)
+    return finish(_make(_generator.permutation(int(n)), dtype or "int64", False), requires_grad,
+                  device)
 
 
-def rand_like(t, dtype=None):
-    return rand(t.shape, dtype=dtype or t.dtype)
+def rand_like(t, dtype=None, device=None, requires_grad: bool = False):
+    return rand(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
 
 
-def randn_like(t, dtype=None):
-    return randn(t.shape, dtype=dtype or t.dtype)
+def randn_like(t, dtype=None, device=None, requires_grad: bool = False):
+    return randn(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
 
 
 # -- sampling from distributions: key-driven, so the same code runs eagerly and traced ------------
 def uniform_like(shape, dtype=None):
     """Uniform [0, 1) samples from a fresh random key (a graph input while tracing)."""
-    dtype = as_dtype(dtype or DEFAULT_FLOAT)
+    dtype = as_dtype(dtype or get_default_dtype())
     return dispatch.apply("random_uniform", key_tensor(), shape=tuple(shape), dtype=dtype.name)
 
 
 def standard_normal(shape, dtype=None):
     """Standard normal samples by the Box-Muller transform of two uniform draws."""
-    shape = tuple(shape)
-    u = uniform_like((2, *shape), "float64" if as_dtype(dtype or DEFAULT_FLOAT).itemsize > 4
-                     else "float32")
+    dtype = as_dtype(dtype or get_default_dtype())
+    u = uniform_like((2, *shape), "float64" if dtype.itemsize > 4 else "float32")
     radius = (-2.0 * (1.0 - u[0]).log()).sqrt()  # 1 - u is in (0, 1]: log never sees 0
     z = radius * (u[1] * (2 * math.pi)).cos()
-    return dispatch.cast(z, as_dtype(dtype or DEFAULT_FLOAT))
+    return dispatch.cast(z, dtype)
 
 
 def bernoulli(input, p=None, *, generator=None):
@@ -131,7 +137,8 @@ def bernoulli(input, p=None, *, generator=None):
     return dispatch.cast(u < probs, input.dtype)
 
 
-def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, **kwargs):
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad: bool = False):
     """Normal samples: `normal(mean, std)` with tensors (their broadcast shape) or
     `normal(mean, std, size)` with numbers."""
     if isinstance(mean, _tensor.Tensor) or isinstance(std, _tensor.Tensor):
@@ -145,8 +152,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, **kwargs
             raise TypeError("normal() with numbers for mean and std needs a size")
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-        z = standard_normal(shape_args((size,)), dtype)
-    return z * std + mean
+        z = standard_normal(size_args((), size), dtype)
+    return finish(z * std + mean, requires_grad, device)
 
 
 def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None):

@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc import autograd, creation, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device
-from graphc.dtypes import BY_NAME, BY_NUMPY, DEFAULT_FLOAT, TYPE_NAMES
+from graphc.dtypes import BY_NAME, BY_NUMPY, TYPE_NAMES, get_default_dtype
 from graphc.tensor_math import MathMixin
 from graphc.tensor_matrix import MatrixMixin
 from graphc.tensor_pointwise import PointwiseMixin
@@ -64,11 +64,11 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
                 src._data, src._vc if src._data is not None else None, src._value, src._trace
             )
         elif args and all(isinstance(a, (int, np.integer)) for a in args):
-            self._init(np.zeros(shape_args(args), dtype=DEFAULT_FLOAT.np))
+            self._init(np.zeros(shape_args(args), dtype=get_default_dtype().np))
         else:
             data = args[0] if args else []
             if not isinstance(data, np.ndarray) or data.dtype.name not in BY_NAME:
-                data = np.asarray(data, dtype=DEFAULT_FLOAT.np)
+                data = np.asarray(data, dtype=get_default_dtype().np)
             self._init(data)
         if requires_grad:
             self.requires_grad = True
@@ -364,19 +364,21 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
         return out
 
     # -- new tensors like this one ----------------------------------------------------------------
-    def new_full(self, size, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
-        return creation.full(size, fill_value, dtype or self.dtype, requires_grad=requires_grad)
+    def new_full(self, size, fill_value, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
+        return creation.full(size, fill_value, dtype or self.dtype, device,
+                             requires_grad=requires_grad)
 
-    def new_zeros(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
-        return self.new_full(shape_args(size), 0, dtype, requires_grad)
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 0, dtype, device, requires_grad)
 
     new_empty = new_zeros
 
-    def new_ones(self, *size, dtype=None, requires_grad: bool = False) -> Tensor:
-        return self.new_full(shape_args(size), 1, dtype, requires_grad)
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(shape_args(size), 1, dtype, device, requires_grad)
 
-    def new_tensor(self, data, dtype=None, requires_grad: bool = False) -> Tensor:
-        return creation.tensor(data, dtype or self.dtype, requires_grad=requires_grad)
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return creation.tensor(data, dtype or self.dtype, device, requires_grad=requires_grad)
 
     # -- composites graphc.nn defines --------------------------------------------------------------
     def softmax(self, dim: int, dtype=None) -> Tensor:

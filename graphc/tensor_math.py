@@ -7,8 +7,8 @@ from numbers import Number
 
 import numpy as np
 
-from graphc import dispatch, state
-from graphc.dtypes import DEFAULT_FLOAT, TYPE_NAMES, bool_, int64
+from graphc import autograd, dispatch, state
+from graphc.dtypes import TYPE_NAMES, bool_, get_default_dtype, int64
 from graphc.tensor_shape import axis_index, normalize_axes
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -59,12 +59,12 @@ def _type_name(dtype) -> str:
 
 def _div_dtype(a, b):
     dtype = dispatch.common_dtype(_operand(a), _operand(b))
-    return dtype if dtype.is_floating_point else DEFAULT_FLOAT
+    return dtype if dtype.is_floating_point else get_default_dtype()
 
 
 def _float(x):
     """`x` as a floating tensor: integer inputs of float functions become float32, as in PyTorch."""
-    return x if x.dtype.is_floating_point else dispatch.cast(x, DEFAULT_FLOAT)
+    return x if x.dtype.is_floating_point else dispatch.cast(x, get_default_dtype())
 
 
 def _unary_float(op: str):
@@ -269,7 +269,9 @@ class MathMixin:
             )
         axes = normalize_axes(dim, x.ndim)
         count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-        return x.sum(dim, keepdim) / dispatch.scalar(count, x.dtype)
+        out = x.sum(dim, keepdim) / dispatch.scalar(count, x.dtype)
+        autograd.label(out, "MeanBackward0" if dim is None else "MeanBackward1", self)
+        return out
 
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
         correction = (
@@ -411,6 +413,19 @@ class MathMixin:
         return self
 
 
+def write_out(name: str, result, out):
+    """Store `result` in `out` as PyTorch's `out=` does: resized to the result's shape, cast to
+    its dtype (same kind), and refused while autograd would have to record it."""
+    if state.grad_enabled and (result._requires_grad or out._requires_grad):
+        raise RuntimeError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    if tuple(out.shape) != tuple(result.shape) and out._data is not None:
+        out._data = np.empty(tuple(result.shape), dtype=out.dtype.np)
+    return out._assign(result)
+
+
 def _fit(target, result):
     """`result` checked to have `target`'s shape and cast to its dtype, as in-place ops require."""
     if tuple(result.shape) != tuple(target.shape):
@@ -467,8 +482,16 @@ def _extreme(x, reduce_op, arg_op, pairwise_op, dim, keepdim):
         return _binary(pairwise_op, x, dim)
     if dim is None:
         return _reduce(reduce_op, x, None, False)
-    values = _reduce(reduce_op, x, dim, keepdim)
-    return ValuesIndices(values, _arg(arg_op, x, dim, keepdim))
+    if x.ndim == 0:
+        return ValuesIndices(x, _arg(arg_op, x, dim, keepdim))
+    # The values are picked at the indices, so the gradient goes to that one element (ties and
+    # NaNs included), as PyTorch's max(dim)/min(dim) backward does.
+    axis = axis_index(dim, x.ndim)
+    indices = _arg(arg_op, x, axis, True)
+    values = dispatch.apply("gather", x, indices, axis=axis)
+    if not keepdim:
+        values, indices = values.squeeze(axis), indices.squeeze(axis)
+    return ValuesIndices(values, indices)
 
 
 def where(condition, input, other):

@@ -118,6 +118,13 @@ class MatrixMixin:
 
     vdot = inner = dot
 
+    def mv(self, vec):
+        """Matrix (n, m) times vector (m,)."""
+        if self.ndim != 2 or vec.ndim != 1:
+            raise RuntimeError(f"vector + matrix @ vector expected, got {vec.ndim}, {self.ndim}, "
+                               f"{vec.ndim}")
+        return self.matmul(vec)
+
     def kron(self, other):
         """The Kronecker product: every element of self times all of other, in blocks."""
         rank = max(self.ndim, other.ndim)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from graphc import dispatch
-from graphc.dtypes import DEFAULT_FLOAT, bool_, float64
+from graphc.dtypes import bool_, float64, get_default_dtype
 from graphc.tensor_math import (
     _binary,
     _ok,
@@ -63,16 +63,12 @@ def _division_method(op: str, reflected: bool = False):
     return operator_method(op, reflected, _division)
 
 
-def _bound(bound, like):
-    """A clamp bound as a tensor (a Python scalar takes the dtype PyTorch promotes to)."""
-    if isinstance(bound, PointwiseMixin):
-        return bound
-    return dispatch.scalar(bound, dispatch.common_dtype(like, bound))
-
-
-def _or_nan(beyond, bound):
-    """`beyond`, or where a floating bound is NaN: clamping to NaN gives NaN, as in PyTorch."""
-    return beyond | bound.isnan() if bound.dtype.is_floating_point else beyond
+def _unbounded(dtype, sign: int):
+    """The clamp bound that limits nothing on one side: +-inf, or the integer dtype's extreme."""
+    if dtype.is_floating_point:
+        return sign * INF
+    info = np.iinfo(dtype.np)
+    return info.max if sign > 0 else info.min
 
 
 def _all(x, value: bool):
@@ -120,7 +116,7 @@ class PointwiseMixin:
         return self - self.trunc()
 
     def reciprocal(self):
-        x = self if self.dtype.is_floating_point else dispatch.cast(self, DEFAULT_FLOAT)
+        x = self if self.dtype.is_floating_point else dispatch.cast(self, get_default_dtype())
         return 1.0 / x
 
     # -- the division family -----------------------------------------------------------------------
@@ -167,17 +163,14 @@ class PointwiseMixin:
         return where(low, self + diff * weight, end - diff * (1 - weight))
 
     def clamp(self, min=None, max=None):
-        """Values limited to [min, max] (scalars or tensors); NaN stays NaN, as in PyTorch."""
+        """Values limited to [min, max] (either may be None, a number or a tensor), by the clamp
+        op: NaN stays NaN, and the gradient masks are PyTorch's."""
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-        x = self
-        if min is not None:
-            low = _bound(min, x)
-            x = where(_or_nan(x < low, low), low, x)
-        if max is not None:
-            high = _bound(max, x)
-            x = where(_or_nan(x > high, high), high, x)
-        return x
+        dtype = dispatch.common_dtype(*(v for v in (self, min, max) if v is not None))
+        low = _unbounded(dtype, -1) if min is None else min
+        high = _unbounded(dtype, 1) if max is None else max
+        return dispatch.apply("clamp", *dispatch.promote(self, low, high, dtype=dtype))
 
     clip = clamp
 

@@ -64,12 +64,26 @@ def shape_args(args) -> tuple:
     return tuple(int(a) for a in args)
 
 
+def size_args(args, size) -> tuple:
+    """The shape a factory is given: `f(2, 3)`, `f((2, 3))` or `f(size=(2, 3))`."""
+    if size is None:
+        return shape_args(args)
+    if args:
+        raise TypeError("got multiple values for argument 'size'")
+    return shape_args((size,) if isinstance(size, (int, np.integer)) else (tuple(size),))
+
+
 def infer_shape(shape: tuple, numel: int, have: tuple) -> tuple:
-    """Resolve one -1 in a requested shape; PyTorch's error when sizes do not match."""
+    """Resolve one -1 in a requested shape; PyTorch's errors when sizes do not match."""
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
     known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
     if -1 in shape:
+        if numel == 0 and known == 0:
+            raise RuntimeError(
+                f"cannot reshape tensor of 0 elements into shape {list(shape)} because the "
+                "unspecified dimension size -1 can be any value and is ambiguous"
+            )
         if known == 0 or numel % known:
             raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
         shape = tuple(numel // known if d == -1 else d for d in shape)
@@ -105,8 +119,12 @@ class ShapeMixin:
         if self.ndim == 0:
             return self.reshape(1)
         start, end = axis_index(start_dim, self.ndim), axis_index(end_dim, self.ndim)
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
         shape = self.shape
-        return self.reshape(shape[:start] + (-1,) + shape[end + 1 :]) if start <= end else self
+        # The merged size itself, not -1: an empty batch (0, C, H, W) flattens to (0, C*H*W).
+        merged = int(np.prod(shape[start : end + 1], dtype=np.int64))
+        return self.reshape(shape[:start] + (merged,) + shape[end + 1 :])
 
     def unflatten(self, dim: int, sizes):
         dim = axis_index(dim, self.ndim)

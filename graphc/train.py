@@ -9,7 +9,9 @@ forward and backward graphs in `--out`.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="download missing MNIST/FashionMNIST files into --root",
     )
     model = parser.add_argument_group("model and training")
+    model.add_argument(
+        "--model",
+        metavar="FILE.py:NAME",
+        default=None,
+        help="train this model (a class or factory in FILE.py, as graphc show takes it) instead "
+        "of the MLP; it gets image batches (N, 1, H, W) and returns class scores",
+    )
     model.add_argument(
         "--hidden",
         type=_positive(int),
@@ -126,12 +135,19 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, job: launch.Job) -> int:
     try:
         optimizer_options = _optimizer_options(args)
+        check_writable(args.out)
         train_data, test_data = load_data(args.data, args.root, args.download)
+        graphc.manual_seed(args.seed)
+        sample = train_data[0][0]
+        model = (
+            load_user_model(args.model)
+            if args.model
+            else MLP(sample.numel(), args.hidden, len(train_data.classes))
+        )
     except (UsageError, OSError, RuntimeError, ValueError) as err:
         print(f"graphc train: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
 
-    graphc.manual_seed(args.seed)
     sampler = DistributedSampler(train_data, seed=args.seed) if job.distributed else None
     train_loader = DataLoader(
         train_data,
@@ -141,8 +157,6 @@ def _run(args: argparse.Namespace, job: launch.Job) -> int:
         generator=args.seed,
     )
     test_loader = DataLoader(test_data, batch_size=args.batch_size)
-    sample = train_data[0][0]
-    model = MLP(sample.numel(), args.hidden, len(train_data.classes))
     loss_fn = nn.CrossEntropyLoss()
     optimizer = make_optimizer(args.optim, model.parameters(), optimizer_options)
     replica = DistributedDataParallel(model) if job.distributed else model
@@ -161,23 +175,79 @@ def _run(args: argparse.Namespace, job: launch.Job) -> int:
     print(model)
 
     start = time.perf_counter()
-    accuracy = 0.0
-    for epoch in range(1, args.epochs + 1):
-        print(f"Epoch {epoch}\n-------------------------------")
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        quiet = args.no_progress or job.rank > 0
-        train_epoch(loop, train_loader, f"epoch {epoch}/{args.epochs}", quiet)
-        accuracy, test_loss = evaluate(loop, test_loader)
-        print(f"Test Error: \n Accuracy: {100 * accuracy:>0.1f}%, Avg loss: {test_loss:>8f} \n")
+    accuracy, checkpoint, epoch = 0.0, args.out / CHECKPOINT, 0
+    try:
+        for epoch in range(1, args.epochs + 1):
+            print(f"Epoch {epoch}\n-------------------------------")
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            quiet = args.no_progress or job.rank > 0
+            train_epoch(loop, train_loader, epoch, args.epochs, quiet)
+            accuracy, test_loss = evaluate(loop, test_loader)
+            print(f"Test Error: \n Accuracy: {100 * accuracy:>0.1f}%, "
+                  f"Avg loss: {test_loss:>8f} \n")
+            if job.rank == 0:  # one writer: every replica holds the same weights
+                graphc.save(model.state_dict(), checkpoint)  # the last good checkpoint
+    except Diverged as err:
+        print(f"graphc train: error: {err}. Hint: {_divergence_hint(args, optimizer_options)}; "
+              f"{_kept(checkpoint, epoch)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ngraphc train: interrupted in epoch {epoch}; {_kept(checkpoint, epoch)}",
+              file=sys.stderr)
+        return 130
     elapsed = time.perf_counter() - start
     print(
         f"Done! Final test accuracy: {100 * accuracy:.1f}% "
         f"({mode}, {args.epochs} epoch{'s' if args.epochs > 1 else ''}, {elapsed:.1f} s)"
     )
-    if job.rank == 0:  # one writer: every replica holds the same weights
-        save_outputs(args.out, model, loop, render=not args.no_render)
+    if job.rank == 0:
+        save_outputs(args.out, loop, render=not args.no_render)
     return 0
+
+
+CHECKPOINT = "model.safetensors"
+
+
+class Diverged(ArithmeticError):
+    """The training loss became NaN or infinite."""
+
+
+def check_writable(out: Path) -> None:
+    """Fail before training, not after it, when the checkpoint cannot be written to `out`."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise OSError(f"cannot write to --out {out}: {err.strerror or err}") from None
+
+
+def load_user_model(target: str):
+    """The model of `--model FILE.py:NAME` (a class or factory, as `graphc show` takes it)."""
+    from graphc.show import ShowError, load_model
+
+    try:
+        model, name = load_model(target)
+    except ShowError as err:
+        raise UsageError(f"--model: {err}") from None
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"--model: {name} gave a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _kept(checkpoint: Path, epoch: int) -> str:
+    if epoch > 1 and checkpoint.exists():
+        return f"kept the checkpoint of epoch {epoch - 1} in {checkpoint}"
+    if checkpoint.exists():
+        return f"left {checkpoint} as it was"
+    return "no checkpoint written"
+
+
+def _divergence_hint(args, options: dict) -> str:
+    return (f"lower the learning rate (--lr, now {options['lr']:g})"
+            + (" or the momentum (--momentum)" if options.get("momentum") else "")
+            + ("" if args.data == "digits" else ", and check the data for NaN or inf values"))
 
 
 # -- the five steps ------------------------------------------------------------------------------
@@ -287,12 +357,17 @@ class CompiledLoop(EagerLoop):
         return next(iter(self.steps.values()), None)
 
 
-def train_epoch(loop, loader, description: str, quiet: bool) -> None:
+def train_epoch(loop, loader, epoch: int, epochs: int, quiet: bool) -> None:
+    """One pass over `loader`; raises Diverged at the first NaN or infinite loss."""
     loop.model.train()
+    description = f"epoch {epoch}/{epochs}"
     with tqdm(loader, desc=description, unit="batch", disable=quiet, leave=True) as bar:
-        for X, y in bar:
-            loss = loop.train_step(X, y)
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        for batch, (X, y) in enumerate(bar, 1):
+            loss = loop.train_step(X, y).item()
+            if not math.isfinite(loss):
+                raise Diverged(f"the training loss became {loss} at epoch {epoch}, step {batch} "
+                               f"of {len(loader)}: training diverged")
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
 
 def evaluate(loop, loader) -> tuple[float, float]:
@@ -307,11 +382,9 @@ def evaluate(loop, loader) -> tuple[float, float]:
     return correct / len(loader.dataset), test_loss / len(loader)
 
 
-def save_outputs(out: Path, model, loop, render: bool) -> None:
-    """The checkpoint and, for a compiled run, the forward and backward graph pictures."""
-    out.mkdir(parents=True, exist_ok=True)
-    graphc.save(model.state_dict(), out / "model.safetensors")
-    written = ["model.safetensors"]
+def save_outputs(out: Path, loop, render: bool) -> None:
+    """For a compiled run, the forward and backward graph pictures beside the checkpoint."""
+    written = [CHECKPOINT]
     step = getattr(loop, "main_step", None)
     if render and step is None:
         print("graphs are rendered for compiled runs only (drop --eager to get them)")

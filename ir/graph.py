@@ -209,6 +209,15 @@ class Graph:
         self.nodes.append(node)
         return node
 
+    def clone_node(self, node: Node, inputs) -> Node:
+        """Append a copy of `node` (of any graph) reading `inputs`, with its results' names and
+        types as they are: no shape rule runs (the caller vouches the operands' types match)."""
+        copy = Node(node.op, inputs, node.attrs, node.meta)
+        copy.outputs = tuple(self._new_value(v.type, v.name, NODE, node=copy, index=v.index)
+                             for v in node.outputs)
+        self.nodes.append(copy)
+        return copy
+
     def insert_node(self, op: str, inputs, attrs=None, meta=None, *, before: Node) -> Node:
         """Insert a new node just before `before` (which must be in this graph)."""
         node = self.make_node(op, inputs, attrs, meta)
@@ -286,11 +295,8 @@ class Graph:
         for value in self.constants:
             env[value] = new.add_constant(value.data, value.name)
         for node in self.nodes:
-            copy = Node(node.op, [env[v] for v in node.inputs], node.attrs, node.meta)
-            copy.outputs = tuple(new._new_value(v.type, v.name, NODE, node=copy, index=v.index)
-                                 for v in node.outputs)
+            copy = new.clone_node(node, [env[v] for v in node.inputs])
             env.update(zip(node.outputs, copy.outputs))
-            new.nodes.append(copy)
         for node in new.nodes:
             node.meta = remap_meta(node.meta, env)
         new.outputs = [env[v] for v in self.outputs]

@@ -59,13 +59,7 @@ def extract(
                 raise GraphError(
                     f"cannot extract {node!r}: %{value.name} is neither computed nor given"
                 )
-        copy = new.add_node(
-            node.op,
-            [env[v] for v in node.inputs],
-            node.attrs,
-            node.meta,
-            names=[v.name for v in node.outputs],
-        )
+        copy = new.clone_node(node, [env[v] for v in node.inputs])
         env.update(zip(node.outputs, copy.outputs))
     for value in [*outputs, *(v for pair in updates for v in pair)]:
         if value not in env:

@@ -105,7 +105,18 @@ class MemoryPlan:
 
     def timeline(self) -> list[int]:
         """Live arena bytes at each step of the schedule."""
-        return [sum(b.nbytes for b in self.live_at(t)) for t in range(len(self.graph.nodes))]
+        steps = len(self.graph.nodes)
+        change = [0] * (steps + 1)
+        for buffer in self._arena_buffers():
+            first, last = max(buffer.start, 0), min(buffer.end, steps - 1)
+            if first <= last:
+                change[first] += buffer.nbytes
+                change[last + 1] -= buffer.nbytes
+        live, total = [], 0
+        for delta in change[:steps]:
+            total += delta
+            live.append(total)
+        return live
 
     def saved(self) -> list[Value]:
         """The values the graph keeps for its backward part (`meta['saved']`), if any."""

@@ -91,8 +91,14 @@ class Program:
             impl = functools.partial(opdef.impl, xp, **node.attrs)
 
             def allocate():
-                results = impl(*[env[i] for i in ins])
+                operands = [env[i] for i in ins]
+                results = impl(*operands)
                 for o, array in zip(outs, results if isinstance(results, tuple) else (results,)):
+                    # The plan takes this result for a fresh array (its op declares no view):
+                    # a kernel handing back (a view of) an operand must not let later writes
+                    # into either reach the other.
+                    if any(xp.may_share_memory(array, a) for a in operands):
+                        array = xp.array(array, copy=True)
                     env[o] = array
 
             return allocate

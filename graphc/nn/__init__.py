@@ -33,8 +33,26 @@ from graphc.nn.activation import (
 from graphc.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from graphc.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from graphc.nn.dropout import Dropout
+from graphc.nn.lazy import (
+    LazyBatchNorm1d,
+    LazyBatchNorm2d,
+    LazyConv2d,
+    LazyLinear,
+    UninitializedBuffer,
+    UninitializedParameter,
+)
 from graphc.nn.linear import Flatten, Identity, Linear, Unflatten
-from graphc.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from graphc.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from graphc.nn.module import Module
 from graphc.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from graphc.nn.parameter import Parameter
@@ -63,9 +81,15 @@ __all__ = [
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
+    "HuberLoss",
     "Identity",
+    "KLDivLoss",
     "L1Loss",
     "LayerNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyConv2d",
+    "LazyLinear",
     "LeakyReLU",
     "Linear",
     "LogSigmoid",
@@ -86,6 +110,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Softmin",
     "Softplus",
@@ -96,6 +121,8 @@ __all__ = [
     "Threshold",
     "Unflatten",
     "Unfold",
+    "UninitializedBuffer",
+    "UninitializedParameter",
     "functional",
     "init",
     "parallel",

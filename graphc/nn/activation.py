@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import graphc
+from graphc.creation import layer_dtype
 from graphc.nn import functional as F
 from graphc.nn import init as nn_init
 from graphc.nn.module import Module
@@ -138,7 +139,8 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(graphc.empty((num_parameters,), dtype=dtype or graphc.float32))
+        dtype = layer_dtype(dtype, device)
+        self.weight = Parameter(graphc.empty((num_parameters,), dtype=dtype))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import graphc
+from graphc.creation import layer_dtype
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module
@@ -30,7 +31,7 @@ class Conv2d(Module):
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding, self.dilation = _pair(padding), _pair(dilation)
         self.padding_mode = padding_mode
-        dtype = dtype or graphc.float32
+        dtype = layer_dtype(dtype, device)
         shape = (out_channels, in_channels // groups) + self.kernel_size
         self.weight = Parameter(graphc.empty(shape, dtype=dtype))
         if bias:

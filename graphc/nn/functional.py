@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 import graphc
+from graphc.autograd import label
 from graphc.dispatch import apply
 from graphc.nn.functional_activations import (  # noqa: F401  (re-exported: F.hardtanh etc.)
     celu,
@@ -35,9 +36,12 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
+    kl_div,
     l1_loss,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 from graphc.tensor_shape import along
 
@@ -82,7 +86,11 @@ def linear(input, weight, bias=None):
     if input.ndim == 1:
         return linear(input.unsqueeze(0), weight, bias).squeeze(0)
     out = graphc.matmul(input, weight.T)
-    return out if bias is None else out + bias
+    if bias is None:
+        return out
+    out = out + bias
+    label(out, "AddmmBackward0" if input.ndim == 2 else "ViewBackward0", bias, input, weight)
+    return out
 
 
 def relu(input, inplace: bool = False):
@@ -138,13 +146,17 @@ def _log_softmax(x, axis: int):
 def softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
     """exp(x) / sum(exp(x)) along `dim`, shifted by the max so large logits stay finite."""
     input = input.type(dtype) if dtype is not None else _float(input)
-    return along(_softmax, input, _implicit_dim(input) if dim is None else dim)
+    out = along(_softmax, input, _implicit_dim(input) if dim is None else dim)
+    label(out, "SoftmaxBackward0", input)
+    return out
 
 
 def log_softmax(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):
     """x - logsumexp(x) along `dim`, shifted by the max so large logits stay finite."""
     input = input.type(dtype) if dtype is not None else _float(input)
-    return along(_log_softmax, input, _implicit_dim(input) if dim is None else dim)
+    out = along(_log_softmax, input, _implicit_dim(input) if dim is None else dim)
+    label(out, "LogSoftmaxBackward0", input)
+    return out
 
 
 def softmin(input, dim: int | None = None, _stacklevel: int = 3, dtype=None):

@@ -9,15 +9,19 @@ and no unselected branch can overflow.
 from __future__ import annotations
 
 import graphc
+from graphc.nn.losses import log1p_exp
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _exp_minus_one(x):
-    """exp(x) - 1 for x <= 0 (the negative piece of elu-like functions), finite for any x; at 0
-    the gradient is exp(0), as PyTorch's."""
-    return graphc.expm1(graphc.where(x > 0, 0.0, x))
+def _elu_like(x, alpha: float, divisor: float = 1.0):
+    """alpha * (exp(x / divisor) - 1) where x <= 0, else x (elu, celu). NaN takes the linear
+    piece and expm1 sees only x <= 0, so neither the gradient at NaN (1, as PyTorch's) nor the
+    unselected branch (0 * inf) is poisoned; at 0 the gradient is the exponential piece's."""
+    negative = x <= 0
+    safe = graphc.where(negative, x if divisor == 1 else x / divisor, 0.0)
+    return graphc.where(negative, graphc.expm1(safe) * alpha, x)
 
 
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
@@ -44,7 +48,7 @@ def hardswish(input, inplace: bool = False):
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):
-    return graphc.where(input > 0, input, _exp_minus_one(input) * alpha)
+    return _elu_like(input, alpha)
 
 
 def selu(input, inplace: bool = False):
@@ -54,14 +58,13 @@ def selu(input, inplace: bool = False):
 def celu(input, alpha: float = 1.0, inplace: bool = False):
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
-    return graphc.where(input > 0, input, _exp_minus_one(input / alpha) * alpha)
+    return _elu_like(input, alpha, alpha)
 
 
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     """log(1 + exp(beta * x)) / beta, computed without overflow; linear above `threshold`."""
     z = input * beta if beta != 1 else input
-    # -|z| written so that its gradient at 0 is +1: the total there is sigmoid(0), as PyTorch's.
-    stable = graphc.relu(z) + graphc.log1p(graphc.exp(graphc.where(z > 0, -z, z)))
+    stable = log1p_exp(z)
     if beta != 1:
         stable = stable * (1.0 / beta)
     return graphc.where(z > threshold, input, stable)

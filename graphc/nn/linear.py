@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import graphc
+from graphc.creation import layer_dtype
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module
@@ -28,7 +29,7 @@ class Linear(Module):
                  dtype=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        dtype = dtype or graphc.float32
+        dtype = layer_dtype(dtype, device)
         self.weight = Parameter(graphc.empty((out_features, in_features), dtype=dtype))
         if bias:
             self.bias = Parameter(graphc.empty((out_features,), dtype=dtype))

@@ -1,4 +1,5 @@
-"""Loss modules: CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCEWithLogitsLoss, BCELoss."""
+"""Loss modules: CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss, HuberLoss, KLDivLoss,
+BCEWithLogitsLoss, BCELoss."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ class _WeightedLoss(_Loss):
 class CrossEntropyLoss(_WeightedLoss):
     """Cross entropy of logits against class indices or probabilities (see F.cross_entropy)."""
 
-    def __init__(self, weight=None, ignore_index: int | None = None, reduction: str = "mean",
-                 label_smoothing: float = 0.0):
+    def __init__(self, weight=None, ignore_index: int | None = losses.IGNORE_INDEX,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, reduction)
         self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
@@ -33,7 +34,8 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
-    def __init__(self, weight=None, ignore_index: int | None = None, reduction: str = "mean"):
+    def __init__(self, weight=None, ignore_index: int | None = losses.IGNORE_INDEX,
+                 reduction: str = "mean"):
         super().__init__(weight, reduction)
         self.ignore_index = ignore_index
 
@@ -49,6 +51,36 @@ class MSELoss(_Loss):
 class L1Loss(_Loss):
     def forward(self, input, target):
         return losses.l1_loss(input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return losses.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
+class HuberLoss(_Loss):
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return losses.huber_loss(input, target, self.reduction, self.delta)
+
+
+class KLDivLoss(Module):
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False):
+        super().__init__()
+        if reduction != "batchmean":
+            losses._check_reduction(reduction)
+        self.reduction, self.log_target = reduction, log_target
+
+    def forward(self, input, target):
+        return losses.kl_div(input, target, self.reduction, self.log_target)
 
 
 class BCEWithLogitsLoss(_WeightedLoss):

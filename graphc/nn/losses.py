@@ -8,9 +8,11 @@ losses and gradients.
 from __future__ import annotations
 
 import graphc
+from graphc.autograd import label
 from graphc.dispatch import apply
 
 REDUCTIONS = ("none", "mean", "sum")
+IGNORE_INDEX = -100  # PyTorch's default ignore_index of the class-index losses
 
 
 def _check_reduction(reduction: str) -> None:
@@ -25,16 +27,25 @@ def _reduce(loss, reduction: str):
     return loss.sum() if reduction == "sum" else loss
 
 
+def log1p_exp(x):
+    """log(1 + exp(x)) (softplus) without overflow for any x, with the gradient sigmoid(x)
+    everywhere: max(x, 0) splits its gradient at the tie x = 0, where |x| has none, giving 1/2."""
+    return graphc.maximum(x, 0.0) + graphc.log(graphc.exp(-x.abs()) + 1.0)
+
+
 def _softplus_neg(x):
-    """-log(sigmoid(x)) = log(1 + exp(-x)) without overflow for any sign of x."""
-    return graphc.relu(-x) + graphc.log(graphc.exp(-x.abs()) + 1.0)
+    """-log(sigmoid(x)) = log(1 + exp(-x))."""
+    return log1p_exp(-x)
 
 
-def _class_terms(target, weight, ignore_index, dtype):
-    """(safe indices, per-element weight or None) for class-index targets.
+def _class_terms(target, classes: int, weight, ignore_index, dtype):
+    """(checked indices, per-element weight or None) for class-index targets.
 
-    Ignored targets are replaced by class 0 (so `gather` stays in range) and get weight 0.
+    Every target must be a class in [0, classes) or `ignore_index` (PyTorch's IndexError
+    otherwise, raised by the `check_target` op eagerly and in compiled steps alike). Ignored
+    targets are replaced by class 0 (so `gather` stays in range) and get weight 0.
     """
+    target = apply("check_target", target, classes=classes, ignore=ignore_index)
     if ignore_index is None:
         index, keep = target, None
     else:
@@ -75,23 +86,29 @@ def _check_class_target(input, target) -> None:
         )
 
 
-def nll_loss(input, target, weight=None, ignore_index: int | None = None, reduction: str = "mean"):
-    """Negative log-likelihood of class indices: input (N, C, ...) log-probs, target (N, ...)."""
+def nll_loss(input, target, weight=None, ignore_index: int | None = IGNORE_INDEX,
+             reduction: str = "mean"):
+    """Negative log-likelihood of class indices: input (N, C, ...) log-probs, target (N, ...).
+
+    Targets equal to `ignore_index` (PyTorch's -100 by default; None ignores nothing) count
+    neither in the loss nor in the mean.
+    """
     _check_class_target(input, target)
     if input.ndim == 1:
         loss = nll_loss(input.unsqueeze(0), target.unsqueeze(0), weight, ignore_index, reduction)
         return loss.squeeze(0) if reduction == "none" else loss
-    index, per_element = _class_terms(target, weight, ignore_index, input.dtype)
+    index, per_element = _class_terms(target, input.shape[1], weight, ignore_index, input.dtype)
     picked = apply("gather", input, index.unsqueeze(1), axis=1).squeeze(1)
-    return _weighted_reduce(-picked, per_element, reduction)
+    return _named(_weighted_reduce(-picked, per_element, reduction), "NllLossBackward0", input,
+                  target, weight)
 
 
-def cross_entropy(input, target, weight=None, ignore_index: int | None = None,
+def cross_entropy(input, target, weight=None, ignore_index: int | None = IGNORE_INDEX,
                   reduction: str = "mean", label_smoothing: float = 0.0):
     """Cross entropy of logits `input` (N, C, ...) or (C,) against class indices or probabilities.
 
-    `label_smoothing` mixes the target with the uniform distribution; `ignore_index` (off by
-    default) drops targets equal to it; `weight` rescales each class.
+    `label_smoothing` mixes the target with the uniform distribution; `ignore_index` (-100 by
+    default, as in PyTorch) drops targets equal to it; `weight` rescales each class.
     """
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
@@ -118,7 +135,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int | None = None,
     smooth = -(logp if weight is None else logp * weight_b).sum(class_dim)
     if input.ndim == 1:
         smooth, target = smooth.unsqueeze(0), target.unsqueeze(0)
-    _, per_element = _class_terms(target, weight, ignore_index, input.dtype)
+    _, per_element = _class_terms(target, classes, weight, ignore_index, input.dtype)
     keep = None
     if ignore_index is not None:
         keep = (target != ignore_index).type(input.dtype)
@@ -132,13 +149,55 @@ def cross_entropy(input, target, weight=None, ignore_index: int | None = None,
     return loss * (1.0 - label_smoothing) + smooth * (label_smoothing / classes)
 
 
+def _named(loss, name: str, *inputs):
+    """`loss`, its grad_fn shown as PyTorch's loss node `name` (see `graphc.autograd.label`)."""
+    label(loss, name, *inputs)
+    return loss
+
+
 def mse_loss(input, target, reduction: str = "mean"):
     diff = input - target
-    return _reduce(diff * diff, reduction)
+    return _named(_reduce(diff * diff, reduction), "MseLossBackward0", input, target)
 
 
 def l1_loss(input, target, reduction: str = "mean"):
     return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); L1 at beta 0."""
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    diff = input - target
+    size = diff.abs()
+    loss = graphc.where(size < beta, diff * diff * (0.5 / beta), size - 0.5 * beta)
+    return _named(_reduce(loss, reduction), "SmoothL1LossBackward0", input, target)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta) (d = input - target)."""
+    diff = input - target
+    size = diff.abs()
+    loss = graphc.where(size < delta, diff * diff * 0.5, (size - 0.5 * delta) * delta)
+    return _named(_reduce(loss, reduction), "HuberLossBackward0", input, target)
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False):
+    """KL divergence of log-probabilities `input` from `target` (probabilities, or log ones with
+    `log_target`): target (log target - input), 0 where target is 0; 'batchmean' divides the sum
+    by the batch size (the true KL divergence), 'mean' by the element count."""
+    if log_target:
+        loss = graphc.exp(target) * (target - input)
+    else:
+        # xlogy: target * log(target) is 0 where target is 0 (log of 1 there keeps gradients finite)
+        positive = target > 0
+        safe = graphc.where(positive, target, graphc.ones_like(target))
+        loss = target * graphc.log(safe) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
@@ -150,7 +209,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
         loss = (1.0 - target) * input + ((pos_weight - 1.0) * target + 1.0) * _softplus_neg(input)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _named(_reduce(loss, reduction), "BinaryCrossEntropyWithLogitsBackward0", input,
+                  target, weight, pos_weight)
 
 
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
@@ -161,4 +221,4 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     loss = -(target * log_p + (1.0 - target) * log_q)
     if weight is not None:
         loss = loss * weight
-    return _reduce(loss, reduction)
+    return _named(_reduce(loss, reduction), "BinaryCrossEntropyBackward0", input, target, weight)

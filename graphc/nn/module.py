@@ -313,7 +313,8 @@ class Module:
                     f"Tensor-like object from checkpoint but received {type(source)}"
                 )
                 continue
-            if _shape(source) != _shape(target):
+            lazy = hasattr(target, "materialize")  # a lazy module's: takes the loaded shape
+            if _shape(source) != _shape(target) and not lazy:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {source.shape} "
                     f"from checkpoint, the shape in current model is {target.shape}."
@@ -331,6 +332,8 @@ class Module:
                 self._get_name(), "\n\t".join(errors)))
         with graphc.no_grad():
             for target, source in copies:
+                if hasattr(target, "materialize"):
+                    target.materialize(source.shape)
                 target.copy_(source)
         return _IncompatibleKeys(missing, unexpected)
 
@@ -444,6 +447,7 @@ def _is_floating(t) -> bool:
 def _parse_to(*args, **kwargs):
     """(device, dtype) from the argument forms of `Module.to`."""
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)  # copies are synchronous here
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
     for arg in args:

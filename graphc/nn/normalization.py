@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import graphc
+from graphc.creation import layer_dtype
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module
@@ -19,7 +20,7 @@ class LayerNorm(Module):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        dtype = dtype or graphc.float32
+        dtype = layer_dtype(dtype, device)
         if elementwise_affine:
             self.weight = Parameter(graphc.ones(self.normalized_shape, dtype=dtype))
             if bias:
@@ -48,7 +49,7 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        dtype = dtype or graphc.float32
+        dtype = layer_dtype(dtype, device)
         if affine:
             self.weight = Parameter(graphc.ones((num_features,), dtype=dtype))
             self.bias = Parameter(graphc.zeros((num_features,), dtype=dtype))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import graphc
+from graphc.creation import layer_dtype
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.module import Module
@@ -22,7 +23,7 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.weight = Parameter(
-            graphc.empty((num_embeddings, embedding_dim), dtype=dtype or graphc.float32)
+            graphc.empty((num_embeddings, embedding_dim), dtype=layer_dtype(dtype, device))
         )
         self.reset_parameters()
 

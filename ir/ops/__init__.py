@@ -7,6 +7,7 @@ from ir.ops import (  # noqa: F401
     conv,
     creation,
     elementwise,
+    function,
     indexing,
     linalg,
     math,

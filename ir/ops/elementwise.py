@@ -301,15 +301,18 @@ define_ufunc(
 )
 
 
-def _minmax_vjp(pick):
-    """Gradient of maximum/minimum: all to the picked operand, split evenly on ties (as PyTorch)."""
+def _minmax_vjp(loses):
+    """Gradient of maximum/minimum as PyTorch's: all to the picked operand, half each on ties;
+    where a NaN meets anything no comparison holds, so both operands get the whole gradient."""
 
     def vjp(b, g, out, x, y):
-        wins = b.cast(pick(b, x, y), dtype=g.dtype)  # x strictly picked
-        ties = b.cast(b.eq(x, y), dtype=g.dtype)
-        share = b.mul(b.add(b.add(wins, wins), ties), b.scalar_like(0.5, g))
-        gx = b.mul(g, share)
-        return b.unbroadcast(gx, x), b.unbroadcast(b.sub(g, gx), y)
+        half_ties = b.mul(b.cast(b.eq(x, y), dtype=g.dtype), b.scalar_like(0.5, g))
+
+        def share(lost):
+            return b.mul(g, b.sub(b.sub(b.scalar_like(1, g), b.cast(lost, dtype=g.dtype)),
+                                  half_ties))
+
+        return b.unbroadcast(share(loses(b, x, y)), x), b.unbroadcast(share(loses(b, y, x)), y)
 
     return vjp
 
@@ -321,7 +324,7 @@ define_ufunc(
     shape=numeric_binary,
     c_expr="(({0} != {0} || {0} > {1}) ? {0} : {1})",  # NaN in either operand propagates
     identity={0: -INF, 1: -INF},
-    vjp=_minmax_vjp(lambda b, x, y: b.gt(x, y)),
+    vjp=_minmax_vjp(lambda b, x, y: b.lt(x, y)),
 )
 define_ufunc(
     "minimum", "minimum",
@@ -330,7 +333,42 @@ define_ufunc(
     shape=numeric_binary,
     c_expr="(({0} != {0} || {0} < {1}) ? {0} : {1})",
     identity={0: INF, 1: INF},
-    vjp=_minmax_vjp(lambda b, x, y: b.lt(x, y)),
+    vjp=_minmax_vjp(lambda b, x, y: b.gt(x, y)),
+)
+
+
+
+def _clamp_type(x: TensorType, low: TensorType, high: TensorType) -> TensorType:
+    same_numeric(x)
+    if not x.dtype == low.dtype == high.dtype:
+        raise ShapeError(f"operand dtypes differ ({x.dtype}, {low.dtype}, {high.dtype}); "
+                         "insert a cast")
+    return TensorType(broadcast_shapes(x.shape, low.shape, high.shape), x.dtype)
+
+
+def _clamp_vjp(b, g, out, x, low, high):
+    # PyTorch's clamp_backward_min_max: x gets the gradient where low <= x <= high (not at NaN),
+    # low where x < low < high, high where x > high or high < low (the result is high there).
+    zero = b.scalar_like(0, g)
+    inside = b.where(b.ge(x, low), b.le(x, high), b.const(False, "bool"))
+    below = b.where(b.lt(x, low), b.lt(low, high), b.const(False, "bool"))
+    above = b.where(b.gt(x, high), b.const(True, "bool"), b.lt(high, low))
+    return tuple(b.unbroadcast(b.where(mask, g, zero), v)
+                 for mask, v in ((inside, x), (below, low), (above, high)))
+
+
+define_op(
+    "clamp",
+    traits={ELEMENTWISE},
+    arity=3,
+    shape=_clamp_type,
+    impl=lambda xp, x, low, high: xp.minimum(xp.maximum(x, low), high),
+    write=lambda xp, out, x, low, high: xp.minimum(xp.maximum(x, low, out=out), high, out=out),
+    inplace=(0,),
+    # min(max(x, low), high) with NaN in x propagated (NaN bounds are not propagated here)
+    c_expr="({0} < {1} ? ({1} > {2} ? {2} : {1}) : ({0} > {2} ? {2} : {0}))",
+    vjp=_clamp_vjp,
+    doc="min(max(x, low), high), NaN in x or a bound propagated, as torch.clamp.",
 )
 
 # -- comparisons -> bool -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Index-driven ops: gather/scatter_add (along an axis) and take/index_add (rows by index).
+"""Index-driven ops: gather/scatter_add (along an axis), take/index_add (rows by index), and
+check_target, the bounds check of the losses' class indices (eager and compiled alike).
 
 Each scatter is the gradient of its gather, and each gather the gradient of its scatter, so the set
 is closed under differentiation. Scatters accumulate in the data's own dtype, one addition at a
@@ -8,7 +9,7 @@ time in index order as PyTorch's CPU kernels do (`numpy.add.at`; CuPy's `scatter
 from __future__ import annotations
 
 from ir.errors import ShapeError
-from ir.ops.registry import FUSE_INJECTIVE, Attr, define_op
+from ir.ops.registry import FUSE_INJECTIVE, Attr, define_op, no_grad
 from ir.ops.shape import check_axis
 from ir.types import TensorType
 
@@ -234,4 +235,31 @@ define_op(
     impl=_index_add_impl,
     vjp=lambda b, g, out, base, idx, src, *, axis: (g, None, b.take(g, idx, axis=axis)),
     doc="`base` with src's slices added at the rows `idx` along `axis` (the gradient of take).",
+)
+
+
+# -- check_target (class-index targets of the losses) ----------------------------------------------
+def _check_target_type(target: TensorType, *, classes, ignore) -> TensorType:
+    _check_index(target)
+    return target
+
+
+def _check_target_impl(xp, target, *, classes, ignore):
+    bad = (target < 0) | (target >= classes)
+    if ignore is not None:
+        bad &= target != ignore
+    if bool(bad.any()):
+        raise IndexError(f"Target {int(target[bad].ravel()[0])} is out of bounds.")
+    return target
+
+
+define_op(
+    "check_target",
+    attrs={"classes": Attr(int), "ignore": Attr((int, type(None)), None)},
+    view=0,
+    shape=_check_target_type,
+    impl=_check_target_impl,
+    vjp=no_grad,
+    doc="`target` itself, after checking each class index is in [0, classes) or equals `ignore`; "
+    "raises PyTorch's IndexError 'Target -5 is out of bounds.' otherwise.",
 )

@@ -63,8 +63,11 @@ def _sum_vjp(b, g, out, x, *, axes, keepdims):
 
 
 def _extremum_vjp(b, g, out, x, *, axes, keepdims):
-    # Split evenly among the elements that attain the extremum (PyTorch's amax/amin rule).
-    hits = b.cast(b.eq(x, _keep(b, out, x.type, axes)), dtype=x.dtype)
+    # Split evenly among the elements that attain the extremum, NaNs when the extremum is NaN
+    # (PyTorch's rule for max()/min(); its amax/amin give NaN gradients there instead).
+    kept = _keep(b, out, x.type, axes)
+    nan_hits = b.mul(b.cast(b.ne(x, x), dtype=x.dtype), b.cast(b.ne(kept, kept), dtype=x.dtype))
+    hits = b.add(b.cast(b.eq(x, kept), dtype=x.dtype), nan_hits)
     count = b.sum(hits, axes=axes, keepdims=True)
     return (b.mul(b.div(_keep(b, g, x.type, axes), count), hits),)
 

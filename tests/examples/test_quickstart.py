@@ -35,4 +35,4 @@ def test_quickstart_eager_and_compiled_give_the_same_decreasing_losses(
         assert "Shape of X [N, C, H, W]: graphc.Size([64, 1, 8, 8])" in out
         assert "Test Error:" in out and "Done!" in out
         assert re.search(r'Predicted: "\d", Actual: "\d"', out)
-    assert (tmp_path / "compiled" / "model.safetensors").is_file()
+    assert (tmp_path / "compiled" / "model.pth").is_file()

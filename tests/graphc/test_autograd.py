@@ -288,3 +288,40 @@ def test_gradients_are_c_contiguous():
     (graphc.ones(2, 4) @ w).sum().backward()
     (graphc.ones(2, 3) @ w.T).sum().backward()
     assert w.grad.numpy().flags.c_contiguous and w.grad.tolist() == [[4.0] * 3] * 4
+
+
+def test_grad_fn_names_and_next_functions_as_pytorch_prints_them():
+    def cases(lib):
+        F = lib.nn.functional
+        x = lib.ones(4, 3, requires_grad=True)
+        w = lib.ones(2, 3, requires_grad=True)
+        b = lib.ones(2, requires_grad=True)
+        t = lib.tensor([0, 1, 1, 0])
+        z = lib.matmul(lib.ones(3), w.T) + b
+        return {
+            "linear": F.linear(x, w, b), "linear_no_bias": F.linear(x, w),
+            "z": z, "bce_with_logits": F.binary_cross_entropy_with_logits(z, lib.zeros(2)),
+            "cross_entropy": F.cross_entropy(F.linear(x, w, b), t), "nll": F.nll_loss(x, t),
+            "mse": F.mse_loss(x, x.detach()), "l1": F.l1_loss(x, x.detach()),
+            "bce": F.binary_cross_entropy(x.sigmoid(), x.detach().sigmoid()),
+            "smooth_l1": F.smooth_l1_loss(x, x.detach()), "huber": F.huber_loss(x, x.detach()),
+            "softmax": F.softmax(x, 1), "log_softmax": F.log_softmax(x, 1), "relu": F.relu(x),
+            "mean": x.mean(), "mean_dim": x.mean(0), "sum": x.sum(), "sum_dim": x.sum(0),
+            "mm": x @ w.T, "view": x.view(12), "T": x.T, "exp": x.exp(), "mul": x * x * 3,
+            "add": x + 2, "double": x.double(), "cat": lib.cat([x, x]), "clamp": x.clamp(0, 1),
+            "pow": x**2, "where": lib.where(x > 0, x, x * 2), "expand": x[:1].expand(2, 3),
+        }
+
+    ours, theirs = cases(graphc), cases(torch)
+    for key, value in ours.items():
+        assert value.grad_fn.name() == theirs[key].grad_fn.name(), key
+        assert repr(value.grad_fn).startswith(f"<{theirs[key].grad_fn.name()} object at 0x")
+
+    def chain(lib):  # the 60-minute blitz: loss.grad_fn, then two next_functions steps back
+        lib.manual_seed(0)
+        net = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.ReLU(), lib.nn.Linear(4, 2))
+        loss = lib.nn.MSELoss()(net(lib.ones(1, 3)), lib.zeros(1, 2))
+        first = loss.grad_fn.next_functions[0][0]
+        return [loss.grad_fn.name(), first.name(), first.next_functions[0][0].name()]
+
+    assert chain(graphc) == chain(torch)

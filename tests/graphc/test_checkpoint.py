@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import subprocess
+import sys
 from collections import OrderedDict
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 
 import graphc
 from graphc import nn, optim
@@ -189,9 +194,58 @@ def test_save_replaces_existing_file(tmp_path):
     assert os.listdir(tmp_path) == ["t.safetensors"]
 
 
-def test_unsupported_objects_rejected(tmp_path):
-    with pytest.raises(TypeError, match="cannot save"):
-        graphc.save({"model": object()}, tmp_path / "x.safetensors")
-    with pytest.raises(TypeError, match="keys must be str or int"):
-        graphc.save({(1, 2): graphc.zeros(2)}, tmp_path / "x.safetensors")
-    assert not (tmp_path / "x.safetensors").exists()
+def test_other_objects_are_pickled_and_need_weights_only_false(tmp_path):
+    path = tmp_path / "x.pt"
+    graphc.save({"epoch": 3, "key": (1, 2), 5: {(1, 2): graphc.ones(2)}}, path)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed.*dict"):
+        graphc.load(path)
+    loaded = graphc.load(path, weights_only=False)
+    assert loaded["epoch"] == 3 and loaded[5][(1, 2)].tolist() == [1.0, 1.0]
+
+
+def test_whole_module_round_trip_as_in_pytorch(tmp_path):
+    # The tutorials' `torch.save(model, PATH)` ... `torch.load(PATH, weights_only=False)`.
+    model = make_model()
+    X = graphc.randn(2, 4)
+    graphc.save(model, tmp_path / "model.pth")
+    with pytest.raises(pickle.UnpicklingError, match="graphc.nn.containers.Sequential"):
+        graphc.load(tmp_path / "model.pth")
+    clone = graphc.load(tmp_path / "model.pth", weights_only=False)
+    clone.eval()
+    assert type(clone) is nn.Sequential and graphc.equal(clone(X), model(X))
+    assert clone[0].weight is not model[0].weight and clone[0].weight.requires_grad
+    with safe_open(str(tmp_path / "model.pth"), framework="numpy") as f:
+        assert len(list(f.keys())) == 4  # the tensors are still safetensors entries
+
+
+def test_file_objects_map_location_and_weights_only_as_pytorch(tmp_path):
+    model = make_model()
+    buffer = io.BytesIO()
+    graphc.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    state = graphc.load(buffer, map_location="cpu", weights_only=True)
+    assert graphc.equal(state["0.weight"], model[0].weight)
+    with open(tmp_path / "m.safetensors", "wb") as f:
+        graphc.save({"epoch": 1, "model_state_dict": model.state_dict(),
+                     "loss": graphc.tensor(0.5)}, f)
+    with open(tmp_path / "m.safetensors", "rb") as f:
+        checkpoint = graphc.load(f, map_location=graphc.device("cpu"), weights_only=False)
+    assert checkpoint["epoch"] == 1 and checkpoint["loss"].item() == 0.5
+    assert graphc.load(tmp_path / "m.safetensors", map_location={"cuda:0": "cpu"}, mmap=False)
+    with pytest.raises(RuntimeError, match="CUDA|cuda"):
+        graphc.load(tmp_path / "m.safetensors", map_location="cuda:0")
+    with pytest.raises(CheckpointError, match="not a valid safetensors"):
+        graphc.load(io.BytesIO(b"PK\x03\x04 a zip"))
+
+
+def test_a_save_removes_the_temporary_files_of_killed_saves(tmp_path):
+    path = tmp_path / "model.safetensors"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f".model.safetensors.{dead}.abc123.tmp"
+    live = tmp_path / f".model.safetensors.{os.getppid()}.def456.tmp"  # a running process's
+    other = tmp_path / f".other.safetensors.{dead}.abc123.tmp"
+    for leftover in (stale, live, other):
+        leftover.write_bytes(b"half a checkpoint")
+    graphc.save(make_model().state_dict(), path)
+    assert sorted(os.listdir(tmp_path)) == sorted([path.name, live.name, other.name])

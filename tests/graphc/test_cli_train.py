@@ -1,6 +1,7 @@
 """`graphc train` end to end through `graphc.cli.main`, and its errors."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -119,3 +120,65 @@ def test_default_run_reaches_90_percent_on_digits(tmp_path, capsys):
     assert status == 0
     final = float(re.search(r"Final test accuracy: ([\d.]+)%", out).group(1))
     assert final >= 90.0
+
+
+def test_unwritable_out_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    status = cli.main(["train", *FAST, "--out", str(blocker / "run")])
+    out, err = capsys.readouterr()
+    assert status == 1 and "Epoch 1" not in out
+    assert err.count("\n") == 1 and f"cannot write to --out {blocker / 'run'}" in err
+
+
+def test_divergence_is_reported_at_its_step_and_keeps_the_good_checkpoint(tmp_path, capsys):
+    assert _train(tmp_path, capsys, "--no-render")[0] == 0
+    good = (tmp_path / "model.safetensors").read_bytes()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graphc._hide_kernel_warnings()  # as `import graphc` in the graphc command does
+        status, out, err = _train(tmp_path, capsys, "--lr", "1e30", "--momentum", "0.9",
+                                  "--no-render", "--epochs", "2")
+    assert status == 1 and "Epoch 2" not in out
+    assert re.search(r"the training loss became (nan|inf) at epoch 1, step \d+ of \d+", err)
+    assert "Hint: lower the learning rate (--lr, now 1e+30)" in err and err.count("\n") == 1
+    assert (tmp_path / "model.safetensors").read_bytes() == good
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+def test_ctrl_c_stops_with_one_line_and_keeps_the_last_epochs_checkpoint(tmp_path, capsys,
+                                                                          monkeypatch):
+    from graphc import train
+
+    real, calls = train.evaluate, []
+
+    def interrupt_in_epoch_2(loop, loader):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(loop, loader)
+
+    monkeypatch.setattr(train, "evaluate", interrupt_in_epoch_2)
+    status, out, err = _train(tmp_path, capsys, "--epochs", "3", "--no-render")
+    assert status == 130 and "Epoch 2" in out and "Epoch 3" not in out
+    assert err.strip() == ("graphc train: interrupted in epoch 2; kept the checkpoint of epoch 1 "
+                           f"in {tmp_path / 'model.safetensors'}")
+    assert graphc.load(tmp_path / "model.safetensors")
+
+
+def test_train_a_model_from_a_file_and_print_the_version(tmp_path, capsys):
+    source = tmp_path / "lenet.py"
+    source.write_text(
+        "from graphc import nn\n\n\n"
+        "def LeNet():\n"
+        "    return nn.Sequential(nn.LazyConv2d(4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+        "                         nn.Flatten(), nn.LazyLinear(10))\n"
+    )
+    status, out, _ = _train(tmp_path / "out", capsys, "--model", f"{source}:LeNet", "--no-render")
+    assert status == 0 and "Conv2d(1, 4, kernel_size=(3, 3)" not in out  # printed before use
+    state = graphc.load(tmp_path / "out" / "model.safetensors")
+    assert tuple(state["0.weight"].shape) == (4, 1, 3, 3)
+    status = cli.main(["train", "--model", f"{source}:Nope", "--out", str(tmp_path / "x")])
+    assert status == 2 and "defines no 'Nope'" in capsys.readouterr().err
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"graphc {graphc.__version__}"

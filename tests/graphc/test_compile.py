@@ -285,3 +285,24 @@ def test_batchnorm_running_stats_update_in_compiled_step_as_in_eager():
     assert not np.array_equal(got["1.running_mean"], np.zeros(8))
     for name, value in got.items():
         np.testing.assert_allclose(value, expected[name], rtol=1e-10, err_msg=name)
+
+
+def test_parameter_names_never_collide_with_generated_value_names():
+    # The polynomial tutorial's module: parameters a, b, c, d beside x ** 2 and x ** 3.
+    class Polynomial3(nn.Module):
+        def __init__(self):
+            super().__init__()
+            for name in "abcd":
+                setattr(self, name, nn.Parameter(graphc.randn(())))
+
+        def forward(self, x):
+            return self.a + self.b * x + self.c * x**2 + self.d * x**3
+
+    model = Polynomial3()
+    x = graphc.linspace(-3, 3, 20)
+    y = graphc.sin(x)
+    np.testing.assert_allclose(graphc.compile(model, x)(x).numpy(), model(x).detach().numpy(),
+                               rtol=1e-6)
+    step = graphc.compile_train_step(model, nn.MSELoss(reduction="sum"),
+                                     optim.SGD(model.parameters(), lr=1e-6), x, y)
+    assert step(x, y).item() > 0

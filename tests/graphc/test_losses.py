@@ -51,6 +51,15 @@ def loss_cases():
         ("mse_loss", REAL, LOGITS, {"reduction": "none"}),
         ("l1_loss", REAL, LOGITS, {}),
         ("l1_loss", REAL, LOGITS, {"reduction": "none"}),
+        ("smooth_l1_loss", REAL, LOGITS, {}),
+        ("smooth_l1_loss", REAL, LOGITS, {"beta": 0.5, "reduction": "none"}),
+        ("smooth_l1_loss", REAL, LOGITS, {"beta": 0.0, "reduction": "sum"}),
+        ("huber_loss", REAL, LOGITS, {}),
+        ("huber_loss", REAL, LOGITS, {"delta": 2.5, "reduction": "none"}),
+        ("kl_div", np.log(PROBS), SOFT_TARGET, {"reduction": "batchmean"}),
+        ("kl_div", np.log(PROBS), np.where(BINARY > 0, SOFT_TARGET, 0.0), {"reduction": "none"}),
+        ("kl_div", np.log(PROBS), np.log(SOFT_TARGET), {"log_target": True, "reduction": "sum"}),
+        ("kl_div", np.log(PROBS), SOFT_TARGET, {}),
         ("binary_cross_entropy_with_logits", LOGITS, BINARY, {}),
         ("binary_cross_entropy_with_logits", LOGITS, BINARY,
          {"weight": WEIGHT, "pos_weight": WEIGHT[::-1].copy(), "reduction": "sum"}),
@@ -167,6 +176,10 @@ def test_loss_modules_match_functions():
         (nn.NLLLoss()(x, target), F.nll_loss(x, target)),
         (nn.MSELoss(reduction="none")(x, real), F.mse_loss(x, real, reduction="none")),
         (nn.L1Loss()(x, real), F.l1_loss(x, real)),
+        (nn.SmoothL1Loss(beta=0.5)(x, real), F.smooth_l1_loss(x, real, beta=0.5)),
+        (nn.HuberLoss(delta=2.0)(x, real), F.huber_loss(x, real, delta=2.0)),
+        (nn.KLDivLoss(reduction="batchmean", log_target=True)(x, real),
+         F.kl_div(x, real, reduction="batchmean", log_target=True)),
         (nn.BCEWithLogitsLoss(pos_weight=weight)(x, binary),
          F.binary_cross_entropy_with_logits(x, binary, pos_weight=weight)),
     ]
@@ -185,3 +198,52 @@ def test_cross_entropy_traces_and_runs():
     graph.verify()
     (value,) = run_graph(graph, [LOGITS, TARGET], {})
     assert value == pytest.approx(F.cross_entropy(x, target, label_smoothing=0.1).item(), rel=1e-12)
+
+
+BAD_TARGETS = [  # (loss, targets for 3 classes, options, the target reported)
+    ("cross_entropy", [1, -5, 2], {}, -5),
+    ("cross_entropy", [1, 4, 2], {}, 4),
+    ("cross_entropy", [1, 0, 7], {"label_smoothing": 0.1}, 7),
+    ("nll_loss", [-1, 0, 2], {}, -1),
+    ("nll_loss", [0, -100, 9], {"reduction": "none"}, 9),
+    ("cross_entropy", [0, 3, -100], {"ignore_index": 3, "weight": WEIGHT[:3]}, -100),
+]
+
+
+@pytest.mark.parametrize("name, target, kwargs, expected", BAD_TARGETS)
+def test_out_of_bounds_targets_raise_pytorchs_error(name, target, kwargs, expected, torch):
+    x = RNG.standard_normal((3, 3))
+    with pytest.raises(IndexError, match=f"^Target {expected} is out of bounds.$"):
+        getattr(torch.nn.functional, name)(
+            torch.from_numpy(x), torch.tensor(target), **torch_kwargs(torch, kwargs, np.float64))
+    with pytest.raises(IndexError, match=f"^Target {expected} is out of bounds.$"):
+        graphc_loss(name, x, np.array(target), kwargs)
+
+
+def test_default_ignore_index_is_minus_100_as_in_pytorch(torch):
+    target = np.array([0, -100, 3, -100, 2])
+    for name in ("cross_entropy", "nll_loss"):
+        for reduction in ("mean", "sum", "none"):
+            expected = getattr(torch.nn.functional, name)(
+                torch.from_numpy(LOGITS), torch.from_numpy(target), reduction=reduction)
+            _, got = graphc_loss(name, LOGITS, target, {"reduction": reduction})
+            np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12)
+
+
+def test_compiled_step_checks_its_targets_before_updating():
+    model = nn.Linear(4, 3)
+    optimizer = graphc.optim.SGD(model.parameters(), lr=0.1)
+    X, y = graphc.randn(5, 4), graphc.tensor([0, 1, 2, 1, 0])
+    step = graphc.compile_train_step(model, nn.CrossEntropyLoss(), optimizer, X, y)
+    step(X, y)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for bad in (-5, 3):
+        with pytest.raises(Exception, match=f"Target {bad} is out of bounds.") as err:
+            step(X, graphc.tensor([0, 1, bad, 1, 0]))
+        assert isinstance(err.value.__cause__ or err.value, IndexError)
+        assert "test_losses.py" in str(err.value)  # the user's line
+    for key, value in model.state_dict().items():
+        assert graphc.equal(value, before[key]), key
+    forward = graphc.compile(lambda a, b: F.nll_loss(a, b), X, y)
+    with pytest.raises(Exception, match="Target 4 is out of bounds."):
+        forward(X, graphc.tensor([0, 1, 4, 1, 0]))

@@ -103,7 +103,7 @@ def test_properties():
     assert t.dtype == graphc.float32 == graphc.float and t.is_floating_point()
     assert graphc.long == graphc.int64 and graphc.double == graphc.float64
     assert t.to("cpu") is t and t.cpu() is t and t.float() is t
-    with pytest.raises(RuntimeError, match="CPU"):
+    with pytest.raises(RuntimeError, match="CUDA"):
         t.to("cuda")
 
 
@@ -345,3 +345,108 @@ def test_new_tensors_numpy_operands_and_softmax():
     np.testing.assert_allclose(s.log_softmax(1).exp().sum().item(), 1.0, rtol=1e-6)
     with graphc.inference_mode():
         assert not (graphc.ones(1, requires_grad=True) * 2).requires_grad
+
+
+@pytest.mark.parametrize("make", ["rand", "randn"])
+def test_zero_dim_random_tensors_update_in_place(make):
+    # The polynomial-fitting tutorials: a = torch.randn((), requires_grad=True), then a -= ...
+    a = getattr(graphc, make)((), requires_grad=True)
+    assert isinstance(a._data, np.ndarray) and a.shape == ()
+    x = graphc.linspace(-1, 1, 5)
+    ((a * x - x) ** 2).sum().backward()
+    expected = a.item() - 0.1 * a.grad.item()
+    with graphc.no_grad():
+        a -= 0.1 * a.grad
+    assert a.item() == pytest.approx(expected)
+    a.grad = None
+    ((a * x - x) ** 2).sum().backward()
+    graphc.optim.SGD([a], lr=0.1, momentum=0.9).step()
+    model = graphc.nn.Module()
+    model.a = graphc.nn.Parameter(getattr(graphc, make)(()))
+    model.load_state_dict({"a": graphc.tensor(2.0)})
+    assert model.a.item() == 2.0
+    assert isinstance(graphc.randint(0, 3, ())._data, np.ndarray)
+
+
+def test_flatten_of_an_empty_batch_and_ambiguous_reshapes_as_pytorch():
+    x, t = graphc.zeros(0, 3, 4), torch.zeros(0, 3, 4)
+    assert graphc.nn.Flatten()(x).shape == torch.nn.Flatten()(t).shape == (0, 12)
+    assert x.flatten().shape == (0,) and x.reshape(2, -1).shape == t.reshape(2, -1).shape
+    model = graphc.nn.Sequential(graphc.nn.Flatten(), graphc.nn.Linear(12, 2))
+    assert model(x).shape == graphc.compile(model, x)(x).shape == (0, 2)
+    for shape in ((0, -1), (-1, 0)):
+        with pytest.raises(RuntimeError) as expected:
+            t.reshape(shape)
+        with pytest.raises(RuntimeError, match=str(expected.value).replace("[", r"\[")):
+            x.reshape(shape)
+    with pytest.raises(RuntimeError, match="start_dim cannot come after end_dim"):
+        graphc.zeros(2, 3, 4).flatten(2, 1)
+
+
+def test_dot_mv_and_norms_match_torch():
+    a, v = np.arange(6.0).reshape(2, 3) - 2.5, np.array([2.0, -3.0, 0.5])
+    ga, ta = graphc.tensor(a), torch.tensor(a)
+    gv, tv = graphc.tensor(v), torch.tensor(v)
+    cases = [
+        lambda m, A, x: m.dot(x, x), lambda m, A, x: x.dot(x), lambda m, A, x: m.mv(A, x),
+        lambda m, A, x: m.norm(A), lambda m, A, x: A.norm(dim=1, keepdim=True),
+        lambda m, A, x: A.norm(p=1), lambda m, A, x: x.norm(p=float("inf")),
+        lambda m, A, x: m.linalg.norm(A), lambda m, A, x: m.linalg.norm(x, ord=3),
+        lambda m, A, x: m.linalg.norm(A, ord=1), lambda m, A, x: m.linalg.norm(A, ord=-m.inf)
+        if hasattr(m, "inf") else m.linalg.norm(A, ord=-float("inf")),
+        lambda m, A, x: m.linalg.norm(A, dim=0), lambda m, A, x: m.linalg.vector_norm(A, ord=0),
+        lambda m, A, x: m.linalg.matrix_norm(A), lambda m, A, x: m.inner(x, x),
+    ]
+    for case in cases:
+        np.testing.assert_allclose(case(graphc, ga, gv).numpy(), case(torch, ta, tv).numpy(),
+                                   rtol=1e-12)
+    x = graphc.tensor(v, requires_grad=True)
+    graphc.linalg.norm(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), v / np.linalg.norm(v))
+    with pytest.raises(RuntimeError, match="1D tensors expected, but got 2D and 1D"):
+        graphc.dot(ga, gv)
+
+
+def test_scatter_matches_torch():
+    y = [1, 0, 3]
+    for make in (
+        lambda m: m.zeros(3, 4).scatter_(1, m.tensor(y).unsqueeze(1), 1.0),
+        lambda m: m.zeros(3, 4, dtype=m.int64).scatter(1, m.tensor([[1], [0], [3]]),
+                                                       m.tensor([[5], [6], [7]])),
+        lambda m: m.arange(12.0).reshape(3, 4).scatter(0, m.tensor([[2, 1, 0, 1]]),
+                                                       -m.ones(2, 4)),
+        lambda m: m.ones(3).scatter_add(0, m.tensor([0, 0, 2]), m.tensor([1.0, 2.0, 3.0])),
+        lambda m: m.scatter(m.zeros(2, 3), 1, m.tensor([[2], [0]]), value=4.0),
+    ):
+        np.testing.assert_array_equal(make(graphc).numpy(), make(torch).numpy())
+    grads = []
+    for m in (graphc, torch):
+        src, base = m.ones(3, 1, requires_grad=True), m.ones(3, 4, requires_grad=True)
+        out = base.scatter(1, m.tensor(y).unsqueeze(1), src)
+        (out * m.arange(12.0).reshape(3, 4)).sum().backward()
+        grads.append((src.grad.numpy(), base.grad.numpy()))
+    for got, expected in zip(*grads):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_out_keyword_writes_into_the_given_tensor_as_torch():
+    for m in (graphc, torch):
+        a, c = m.arange(6.0).reshape(2, 3), m.empty(2, 2)
+        assert m.matmul(a, m.ones(3, 2), out=c) is c and c.tolist() == [[3.0, 3.0], [12.0, 12.0]]
+        d = m.zeros(0)
+        m.add(a, 1, out=d)  # an empty out is resized
+        assert d.shape == (2, 3)
+        with pytest.raises(RuntimeError, match="out=... arguments don't support automatic diff"):
+            m.mul(m.ones(2, requires_grad=True), 2, out=m.zeros(2))
+        with pytest.raises(RuntimeError, match="can't be cast to the desired output type"):
+            m.div(m.ones(2), 3, out=m.zeros(2, dtype=m.int64))
+
+
+def test_indexing_with_python_ranges():
+    a = np.arange(24).reshape(4, 6)
+    keys = (range(3), (range(0, 4, 2), slice(None)), (range(2), [0, 5]), (slice(1, 3), range(4)))
+    for key in keys:
+        assert graphc.tensor(a)[key].tolist() == torch.tensor(a)[key].tolist()
+    t = graphc.zeros(5)
+    t[range(1, 3)] = 1.0
+    assert t.tolist() == [0.0, 1.0, 1.0, 0.0, 0.0]

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 import scipy.special
+from conftest import cube_function_body
 
 import ir
 from ir import Graph, ShapeError, TensorType
@@ -245,6 +246,17 @@ def _where(rng, dtype, name):
         assert ir.compare.same_array(run_op("where", list(args)), np.where(*args))
 
 
+@case("clamp")
+def _clamp(rng, dtype, name):
+    sx, sl, sh = broadcast_shapes(rng, 3)
+    x, low = normal(rng, sx, dtype), normal(rng, sl, dtype)
+    high = normal(rng, sh, dtype) + 1  # sometimes below low: the result is high there
+    close(run_op("clamp", [x, low, high]), np.minimum(np.maximum(x, low), high), dtype)
+    nan_inf = np.array([np.nan, np.inf, -np.inf, 0.5], dtype)
+    bounds = np.asarray(-1, dtype), np.asarray(1, dtype)
+    close(run_op("clamp", [nan_inf, *bounds]), np.array([np.nan, 1, -1, 0.5], dtype), dtype)
+
+
 @case("cast")
 def _cast(rng, dtype, name):
     x = normal(rng, shape(rng, 0), dtype) * 3
@@ -375,6 +387,13 @@ def _fused(rng, dtype, name):
     relu, total = run_op("fused", [x, y], body=body)
     close(relu, np.maximum(x + y, 0), dtype)
     close(total, (x + y).sum(axis=1), dtype)
+
+
+@case("custom")
+def _custom(rng, dtype, name):
+    x = normal(rng, shape(rng), dtype)
+    _, attrs = cube_function_body(dtype, x.shape)
+    close(run_op("custom", [x], **attrs), x**3, dtype)
 
 
 @case("reshape")
@@ -534,6 +553,18 @@ def _index_add(rng, dtype, name):
         ),
     )
     close(run_op("index_add", [base, idx, src], axis=axis), np.moveaxis(expected, 0, axis), dtype)
+
+
+@case("check_target")
+def _check_target(rng, dtype, name):
+    target = rng.integers(0, 5, size=shape(rng, 0, 2))
+    np.testing.assert_array_equal(run_op(name, [target], classes=5), target)
+    np.testing.assert_array_equal(
+        run_op(name, [np.array([-100, 4])], classes=5, ignore=-100), [-100, 4]
+    )
+    for bad, ignore in ((-5, -100), (5, None), (-100, None)):
+        with pytest.raises(ir.errors.ExecutionError, match=f"Target {bad} is out of bounds."):
+            run_op(name, [np.array([1, bad, 2])], classes=5, ignore=ignore)
 
 
 @case("full")

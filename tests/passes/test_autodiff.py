@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import cube_function_body
 
 from ir import Builder, Graph, GraphError, TensorType
 from ir.ops.registry import NONDIFFERENTIABLE, OPS
@@ -151,6 +152,17 @@ def _where(rng, name):
     return [rng.random(sx) < 0.5, normal(rng, sx), normal(rng, sy)], {}
 
 
+@grad_case("clamp")
+def _clamp(rng, name):
+    # Bounds of every shape that broadcasts, kept 0.1 away from x so no tie sits within eps.
+    sx, sb = broadcast_pair(rng)
+    x = normal(rng, sx)
+    low = np.full(sb, -0.5) if rng.random() < 0.5 else normal(rng, sb) - 0.3
+    high = low + 0.6 + rng.random(sb)
+    gap = np.minimum(np.abs(x - low), np.abs(x - high))
+    return [np.where(gap < 0.1, x + 0.25, x), low, high], {}
+
+
 @grad_case("cast")
 def _cast(rng, name):
     # Through float32 and back: rounding needs a wider step and tolerance.
@@ -222,6 +234,12 @@ def _fused(rng, name):
     s = b.mul(x, y)
     body.set_outputs([b.tanh(s), b.sum(b.exp(s), axes=(0,))])
     return [normal(rng, (3, 4)), normal(rng, (4,))], {"body": body}
+
+
+@grad_case("custom")
+def _custom(rng, name):
+    x = normal(rng, shape(rng))
+    return [x], cube_function_body(F64, x.shape)[1]
 
 
 @grad_case("reshape")
