@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphc.device import CPU, array_module, backend_name, device_of, same_device_error
 from graphc.optim.program import Entry, UpdateProgram, storage
 from ir.graph import Graph
+from ir.types import TensorType
 
 log = logging.getLogger("graphc.compile")
 CACHE_SIZE = 8  # compiled variants kept per compiled callable (least recently used dropped)
@@ -109,13 +111,23 @@ class _Compiled:
         self.strict = strict
         self.example_inputs = example_inputs
         self._modules = list(model.modules()) if hasattr(model, "modules") else []
+        self._live = list(live_tensors(model).values())  # read at every call for their device
         self._variants: OrderedDict = OrderedDict()
         self._signature = _signature(_arrays(example_inputs, specs_ok=True))
         self._variant(self._signature, example_inputs)
 
     # -- variants ------------------------------------------------------------------------------
     def _key(self, signature) -> tuple:
-        return (tuple(m.training for m in self._modules), signature)
+        return (tuple(m.training for m in self._modules), signature, self._device())
+
+    def _device(self):
+        """The device the compiled graph runs on: its parameters' (else the example inputs')."""
+        live = self._live
+        if live:
+            return live[0].device
+        arrays = [x for x in _arrays(self.example_inputs, specs_ok=True) if hasattr(x, "ndim")
+                  and not isinstance(x, TensorType)]
+        return device_of(arrays[0]) if arrays else CPU
 
     def _variant(self, signature, examples) -> Variant:
         key = self._key(signature)
@@ -137,6 +149,11 @@ class _Compiled:
         if len(arrays) != len(self._signature):
             raise CompiledInputError(f"compiled for {len(self._signature)} input(s), "
                                      f"got {len(arrays)}")
+        where = self._device()
+        for i, array in enumerate(arrays):
+            if device_of(array) != where:
+                raise same_device_error(f"input {i}", device_of(array), where,
+                                        f"compiled {type(self.model).__name__}")
         signature = _signature(arrays)
         if self.strict and signature != self._signature:
             _refuse(signature, self._signature)
@@ -149,7 +166,7 @@ class _Compiled:
     def _finish(self, traced: Graph, source: Graph, trace_seconds: float, **extra) -> Variant:
         """Optimize, plan and load `source`; bind the model's parameters by graph name."""
         start = time.perf_counter()
-        graph, pipeline, plan, exe = build(source, self.opt_level)
+        graph, pipeline, plan, exe = build(source, self.opt_level, backend_name(self._device()))
         variant = Variant(traced, source, graph, pipeline, plan, exe, extra=extra)
         variant.timings.update(trace=trace_seconds, compile=time.perf_counter() - start)
         live = live_tensors(self.model)
@@ -306,13 +323,13 @@ def _arrays(inputs, specs_ok: bool = False) -> list:
     """The arrays (or, for example inputs, specs) of Tensors and ndarrays given to a compiled
     callable."""
     from graphc import Tensor
-    from ir.types import TensorType
 
     arrays = []
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor):
             arrays.append(storage(x))
-        elif isinstance(x, np.ndarray) or (specs_ok and isinstance(x, TensorType)):
+        elif (isinstance(x, np.ndarray) or array_module(x) is not np
+              or (specs_ok and isinstance(x, TensorType))):
             arrays.append(x)
         else:
             raise CompiledInputError(f"input {i} must be a Tensor or ndarray, got {type(x).__name__}")
@@ -324,14 +341,16 @@ def _signature(arrays) -> tuple:
 
 
 def _examples(inputs) -> list:
-    """Example inputs for tracing: Tensors and specs as they are, ndarrays as Tensors."""
-    from graphc import from_numpy
+    """Example inputs for tracing: Tensors and specs as they are, arrays as Tensors."""
+    from graphc import Tensor
 
-    return [from_numpy(x) if isinstance(x, np.ndarray) else x for x in inputs]
+    return [x if isinstance(x, (Tensor, TensorType)) else Tensor._wrap(x) for x in inputs]
 
 
 def _why(key: tuple, variants: OrderedDict) -> str:
     last = next(reversed(variants))
+    if key[2] != last[2]:
+        return f"the model on {key[2]}"
     if key[1:] != last[1:] and key[0] == last[0]:
         return f"new input or optimizer signature {key[1]}"
     return f"a new train()/eval() mode {key[0]}"
@@ -356,6 +375,6 @@ def live_tensors(model) -> dict:
 
 
 def _tensor(array):
-    from graphc import from_numpy
+    from graphc import Tensor
 
-    return from_numpy(array)  # the executable returns its own copies
+    return Tensor._wrap(array)  # the executable returns its own copies, on its device

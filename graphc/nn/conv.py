@@ -33,9 +33,9 @@ class Conv2d(Module):
         self.padding_mode = padding_mode
         dtype = layer_dtype(dtype, device)
         shape = (out_channels, in_channels // groups) + self.kernel_size
-        self.weight = Parameter(graphc.empty(shape, dtype=dtype))
+        self.weight = Parameter(graphc.empty(shape, dtype=dtype, device=device))
         if bias:
-            self.bias = Parameter(graphc.empty((out_channels,), dtype=dtype))
+            self.bias = Parameter(graphc.empty((out_channels,), dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

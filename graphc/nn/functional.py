@@ -60,6 +60,11 @@ def _scalar(value, like):
     return graphc.tensor(value, dtype=like.dtype)
 
 
+def _device(like):
+    """The device for a tensor made to meet `like` (none while tracing: a graph constant)."""
+    return None if like.is_traced else like.device
+
+
 def _axes(dims, ndim: int) -> tuple[int, ...]:
     dims = dims if isinstance(dims, (tuple, list)) else (dims,)
     return tuple(sorted(d % ndim for d in dims))
@@ -190,8 +195,9 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
         return input
     if p == 1.0:
         return input * 0.0
-    mask = apply("random_mask", graphc.random.key_tensor(), shape=tuple(input.shape),
-                 p=1.0 - p, dtype=dtype_name(input.dtype))
+    key = graphc.random.key_tensor(None if input.is_traced else input.device)
+    mask = apply("random_mask", key, shape=tuple(input.shape), p=1.0 - p,
+                 dtype=dtype_name(input.dtype))
     return input * (mask * (1.0 / (1.0 - p)))
 
 
@@ -289,7 +295,7 @@ def pad(input, pad, mode: str = "constant", value: float | None = None):
         lo, hi = max(lo, 0), max(hi, 0)
         if lo or hi:
             index = PAD_INDEX[mode](out.shape[axis], lo, hi, axis, input.shape)
-            out = apply("take", out, graphc.tensor(index), axis=axis)
+            out = apply("take", out, graphc.tensor(index, device=_device(input)), axis=axis)
     return out
 
 
@@ -389,8 +395,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
             f"{(kh, kw)}, dilation {(dh, dw)}, padding {(ph, pw)}, calculated shape of the "
             "array of sliding blocks is non-positive"
         )
-    x = apply("take", x, graphc.tensor(rows), axis=2)  # (N, C, out_h, kh, W)
-    x = apply("take", x, graphc.tensor(cols), axis=4)  # (N, C, out_h, kh, out_w, kw)
+    where = _device(input)
+    x = apply("take", x, graphc.tensor(rows, device=where), axis=2)  # (N, C, out_h, kh, W)
+    x = apply("take", x, graphc.tensor(cols, device=where), axis=4)  # (N, C, out_h, kh, out_w, kw)
     n, c, out_h, _, out_w, _ = x.shape
     return x.permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, out_h * out_w)
 
@@ -424,5 +431,5 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     if count_include_pad or not any(attrs["padding"]):
         return out
     # Mean over the real elements only: divide by the pooled fraction of non-padding cells.
-    ones = graphc.ones((1, 1) + tuple(input.shape[2:]), dtype=input.dtype)
+    ones = graphc.ones((1, 1) + tuple(input.shape[2:]), dtype=input.dtype, device=_device(input))
     return out / apply("avg_pool2d", ones, **attrs)
