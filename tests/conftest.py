@@ -183,3 +183,14 @@ def cube_function_body(dtype: str, shape) -> tuple:
     body.set_outputs([y, dx])
     attrs = {"body": body, "name": "Cube", "outputs": 1, "forward_nodes": 2, "grads": (True,)}
     return body, attrs
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """A fake CuPy on the host (tests/runtime/fakecupy.py): graphc sees one GPU, cuda:0."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "runtime"))
+    import fakecupy
+
+    return fakecupy.install(monkeypatch)

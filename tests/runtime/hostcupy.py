@@ -348,7 +348,8 @@ class _Guarded:
     def __call__(self, *args, **kwargs):
         if self._xp.capturing is not None:
             raise CaptureError(f"{self._name} cannot run inside a captured graph here")
-        return self._function(*args, **kwargs)
+        result = self._function(*args, **kwargs)
+        return result.view(DeviceArray) if type(result) is np.ndarray else result
 
     def __getattr__(self, name):
         return _Guarded(self._xp, getattr(self._function, name), f"{self._name}.{name}")
