@@ -181,7 +181,7 @@ class _Pickler(pickle.Pickler):
         key = self.keys.get(id(obj))
         if key is None:
             key = self.keys[id(obj)] = f"pickled.{len(self.keys)}"
-            self.tensors[key] = np.ascontiguousarray(obj)
+            self.tensors[key] = np.require(obj, requirements="C")  # keeps 0-d arrays 0-d
         return key
 
 
@@ -214,7 +214,7 @@ def _encode(obj, keypath: tuple, tensors: dict):
         base, n = key, 1
         while key in tensors:  # two paths that join to the same text: keep both
             key, n = f"{base}#{n}", n + 1
-        tensors[key] = np.ascontiguousarray(array)
+        tensors[key] = np.require(array, requirements="C")  # ascontiguousarray makes 0-d 1-d
         return {"tensor": key} if where == "cpu" else {"tensor": key, "device": where}
     if isinstance(obj, dict):
         for k in obj:

@@ -274,7 +274,7 @@ def _full(e, node):
 def _pool_attrs(node) -> dict:
     kernel, stride, padding = (node.attrs[k] for k in ("kernel", "stride", "padding"))
     return {"kernel_shape": list(kernel), "strides": list(stride or kernel),
-            "pads": [*padding, *padding]}
+            "pads": [*padding, *padding], "ceil_mode": int(node.attrs["ceil_mode"])}
 
 
 def _max_pool(e, node):
@@ -282,17 +282,18 @@ def _max_pool(e, node):
 
 
 def _avg_pool(e, node):
-    if tuple(node.attrs["dilation"]) != (1, 1):
+    if node.attrs["divisor_override"] is not None:
         raise UnsupportedOperatorError(
-            f"graphc.onnx.export: avg_pool2d with dilation{describe_location(node.meta)} has "
-            f"no ONNX opset {OPSET} translation")
-    e.emit("AveragePool", e.inputs(node), count_include_pad=1, **_pool_attrs(node))
+            f"graphc.onnx.export: avg_pool2d with divisor_override{describe_location(node.meta)} "
+            f"has no ONNX opset {OPSET} translation")
+    e.emit("AveragePool", e.inputs(node), count_include_pad=int(node.attrs["count_include_pad"]),
+           **_pool_attrs(node))
 
 
 def _conv(e, node):
     padding = list(node.attrs["padding"])
     e.emit("Conv", e.inputs(node), strides=list(node.attrs["stride"]), pads=padding + padding,
-           dilations=list(node.attrs["dilation"]))
+           dilations=list(node.attrs["dilation"]), group=node.attrs["groups"])
 
 
 TRANSLATIONS = {

@@ -214,9 +214,9 @@ _NO_SCOPE = _NoScope()
 class _Scope:
     __slots__ = ("path", "trace")
 
-    def __init__(self, trace: Trace, module):
+    def __init__(self, trace: Trace, path: str):
         self.trace = trace
-        self.path = trace.module_paths.get(id(module), type(module).__name__)
+        self.path = path
 
     def __enter__(self):
         self.trace.scopes.append(self.path)
@@ -229,7 +229,20 @@ def module_scope(module):
     """Context manager Module.__call__ wraps around forward: while tracing, nodes record the
     module's path (its name in the traced root's `named_modules`) as `meta['scope']`."""
     trace = state.trace
-    return _NO_SCOPE if trace is None else _Scope(trace, module)
+    if trace is None:
+        return _NO_SCOPE
+    return _Scope(trace, trace.module_paths.get(id(module), type(module).__name__))
+
+
+def sub_scope(name: str):
+    """Context manager: while tracing, nodes record the scope `<current scope>.<name>`, a part
+    of a module such as an RNN's layer or time step (`lstm.l0.t3`), which the renderer groups
+    and collapses like a submodule."""
+    trace = state.trace
+    if trace is None:
+        return _NO_SCOPE
+    outer = trace.scopes[-1] if trace.scopes else ""
+    return _Scope(trace, f"{outer}.{name}" if outer else name)
 
 
 def trace(model_or_fn, *example_inputs, module=None) -> Graph:

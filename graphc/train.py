@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 import graphc
-from graphc import nn, optim
+from graphc import models, nn, optim
 from graphc.data import MNIST, DataLoader, Digits, DistributedSampler, FashionMNIST, ToTensor
 from graphc.distributed import DistributedDataParallel, launch, launched_world_size
 from graphc.render import RenderError
@@ -61,10 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model and training")
     model.add_argument(
         "--model",
-        metavar="FILE.py:NAME",
-        default=None,
-        help="train this model (a class or factory in FILE.py, as graphc show takes it) instead "
-        "of the MLP; it gets image batches (N, 1, H, W) and returns class scores",
+        type=_model_name,
+        default="mlp",
+        metavar="{mlp,cnn,lstm,transformer,FILE.py:NAME}",
+        help="mlp: the tutorial's MLP; cnn: LeNet (with BatchNorm); lstm, transformer: sequence "
+        "classifiers on generated motif sequences, --data unused; FILE.py:NAME: a class or "
+        "factory in FILE.py (as graphc show takes it) that gets image batches (N, 1, H, W) and "
+        "returns class scores (default: mlp)",
     )
     model.add_argument(
         "--hidden",
@@ -75,7 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hidden layer widths of the MLP (default: 512 512)",
     )
     model.add_argument(
-        "--optim", choices=sorted(OPTIMIZERS), default="sgd", help="optimizer (default: sgd)"
+        "--optim",
+        choices=sorted(OPTIMIZERS),
+        default=None,
+        help="optimizer (default: sgd; adam for --model transformer)",
     )
     model.add_argument(
         "--lr",
@@ -122,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.optim = args.optim or models.TRAINABLE.get(args.model, ("", "sgd"))[1]
     try:
         if args.nproc > 1 and launched_world_size() is None:
             return launch.launch_local(args.nproc, args.command_line)
@@ -136,14 +143,13 @@ def _run(args: argparse.Namespace, job: launch.Job) -> int:
     try:
         optimizer_options = _optimizer_options(args)
         check_writable(args.out)
-        train_data, test_data = load_data(args.data, args.root, args.download)
+        if models.TRAINABLE.get(args.model, ("images",))[0] == "sequences":
+            train_data, test_data = models.MotifSequences(True), models.MotifSequences(False)
+            args.data = "motif sequences"
+        else:
+            train_data, test_data = load_data(args.data, args.root, args.download)
         graphc.manual_seed(args.seed)
-        sample = train_data[0][0]
-        model = (
-            load_user_model(args.model)
-            if args.model
-            else MLP(sample.numel(), args.hidden, len(train_data.classes))
-        )
+        model = build_model(args.model, args.hidden, train_data)
     except (UsageError, OSError, RuntimeError, ValueError) as err:
         print(f"graphc train: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, UsageError) else 1
@@ -202,7 +208,7 @@ def _run(args: argparse.Namespace, job: launch.Job) -> int:
         f"({mode}, {args.epochs} epoch{'s' if args.epochs > 1 else ''}, {elapsed:.1f} s)"
     )
     if job.rank == 0:
-        save_outputs(args.out, loop, render=not args.no_render)
+        save_outputs(args.out, model, loop, render=not args.no_render)
     return 0
 
 
@@ -223,12 +229,17 @@ def check_writable(out: Path) -> None:
         raise OSError(f"cannot write to --out {out}: {err.strerror or err}") from None
 
 
-def load_user_model(target: str):
-    """The model of `--model FILE.py:NAME` (a class or factory, as `graphc show` takes it)."""
+def build_model(name: str, hidden, train_data):
+    """The model `--model` names: the MLP, a zoo model sized for `train_data`, or FILE.py:NAME
+    (a class or factory, as `graphc show` takes it)."""
+    if name == "mlp":
+        return MLP(train_data[0][0].numel(), hidden, len(train_data.classes))
+    if name in models.TRAINABLE:
+        return models.build(name, train_data)
     from graphc.show import ShowError, load_model
 
     try:
-        model, name = load_model(target)
+        model, name = load_model(name)
     except ShowError as err:
         raise UsageError(f"--model: {err}") from None
     if not isinstance(model, nn.Module):
@@ -382,8 +393,9 @@ def evaluate(loop, loader) -> tuple[float, float]:
     return correct / len(loader.dataset), test_loss / len(loader)
 
 
-def save_outputs(out: Path, loop, render: bool) -> None:
-    """For a compiled run, the forward and backward graph pictures beside the checkpoint."""
+def save_outputs(out: Path, model, loop, render: bool) -> None:
+    """For a compiled run, the forward and backward graph pictures beside the checkpoint (drawn
+    `model.render_depth` module levels deep, where the model sets it)."""
     written = [CHECKPOINT]
     step = getattr(loop, "main_step", None)
     if render and step is None:
@@ -391,11 +403,20 @@ def save_outputs(out: Path, loop, render: bool) -> None:
     elif render:
         try:
             for name, graph in (("forward", step.forward_graph), ("backward", step.backward_graph)):
-                graphc.render(graph, out / f"{name}.svg", title=f"{name} graph")
+                graphc.render(graph, out / f"{name}.svg", title=f"{name} graph",
+                              depth=getattr(model, "render_depth", None))
                 written.append(f"{name}.svg")
         except (RenderError, OSError) as err:  # a by-product: report it, keep the trained model
             print(f"could not render the graphs: {err}", file=sys.stderr)
     print(f"Saved {', '.join(written)} in {out}")
+
+
+def _model_name(text: str) -> str:
+    if text in ("mlp", *models.TRAINABLE) or ":" in text:
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: '{text}' (choose from {', '.join(('mlp', *models.TRAINABLE))} "
+        "or FILE.py:NAME)")
 
 
 def _positive(kind):

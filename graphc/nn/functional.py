@@ -2,7 +2,9 @@
 
 Every function is a composite of primitive ops, written with Tensor methods and
 `graphc.dispatch.apply`, so it runs eagerly, traces into IR and differentiates through the ops'
-own gradient rules. Losses live in `graphc.nn.losses` and are re-exported here.
+own gradient rules. Losses live in `graphc.nn.losses`, convolution and pooling in
+`graphc.nn.spatial`, resampling in `graphc.nn.interpolation`, attention in `graphc.nn.attention`;
+all are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import numpy as np
 import graphc
 from graphc.autograd import label
 from graphc.dispatch import apply
+from graphc.nn.attention import (  # noqa: F401  (re-exported)
+    multi_head_attention_forward,
+    scaled_dot_product_attention,
+)
+from graphc.nn.checks import user_error
 from graphc.nn.functional_activations import (  # noqa: F401  (re-exported: F.hardtanh etc.)
     celu,
     elu,
@@ -32,6 +39,12 @@ from graphc.nn.functional_activations import (  # noqa: F401  (re-exported: F.ha
     tanhshrink,
     threshold,
 )
+from graphc.nn.interpolation import (  # noqa: F401  (re-exported)
+    interpolate,
+    upsample,
+    upsample_bilinear,
+    upsample_nearest,
+)
 from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.)
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -42,6 +55,24 @@ from graphc.nn.losses import (  # noqa: F401  (re-exported: F.cross_entropy etc.
     mse_loss,
     nll_loss,
     smooth_l1_loss,
+)
+from graphc.nn.spatial import (  # noqa: F401  (re-exported: F.conv2d etc.)
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    max_pool1d,
+    max_pool2d,
+    max_pool2d_with_indices,
+    max_unpool1d,
+    max_unpool2d,
+    unfold,
 )
 from graphc.tensor_shape import along
 
@@ -79,10 +110,6 @@ def _mean(x, axes: tuple[int, ...]):
 def _detached_max(x, dim: int):
     # The shift only stabilizes exp; its gradient cancels exactly, so none needs to flow.
     return apply("stop_gradient", apply("max", x, axes=(dim % x.ndim,), keepdims=True))
-
-
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
 # -- linear and activations -------------------------------------------------------------------------
@@ -189,23 +216,55 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
     The mask comes from the `random_mask` op fed by `graphc.random.key_tensor()`, so a traced
     graph takes its randomness as an input and reproduces under `graphc.manual_seed`.
     """
+    return _dropout(input, p, training, tuple(input.shape))
+
+
+def _dropout(input, p: float, training: bool, mask_shape: tuple):
+    """`input` times a keep-mask of `mask_shape` (broadcast over the rest) scaled by 1/(1-p)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
     if p == 1.0:
         return input * 0.0
-    key = graphc.random.key_tensor(None if input.is_traced else input.device)
-    mask = apply("random_mask", key, shape=tuple(input.shape), p=1.0 - p,
-                 dtype=dtype_name(input.dtype))
+    key = graphc.random.key_tensor(_device(input))
+    mask = apply("random_mask", key, shape=mask_shape, p=1.0 - p, dtype=dtype_name(input.dtype))
     return input * (mask * (1.0 / (1.0 - p)))
+
+
+def _feature_dropout(input, p: float, training: bool, batched: bool):
+    """Dropout of whole channels (dim 1 of batched input): one mask value per (sample, channel)."""
+    x = input if batched else input.unsqueeze(0)
+    out = _dropout(x, p, training, tuple(x.shape[:2]) + (1,) * (x.ndim - 2))
+    return out if batched else out.squeeze(0)
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, L) or (C, L) input with probability p."""
+    if input.ndim not in (2, 3):
+        raise user_error(RuntimeError, (
+            f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D input. Note that "
+            "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
+            "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
+            "inputs)."))
+    return _feature_dropout(input, p, training, input.ndim == 3)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, H, W) input with probability p. As in PyTorch, 3-d input
+    is taken as (N, C, L)."""
+    return _feature_dropout(input, p, training, batched=True)
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability p."""
+    return _feature_dropout(input, p, training, input.ndim == 5)
 
 
 # -- normalization and lookup -----------------------------------------------------------------------
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalize over the trailing `normalized_shape` dims (biased variance), then scale/shift."""
-    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
-    axes = tuple(range(input.ndim - len(normalized_shape), input.ndim))
+    axes = _trailing_axes(input, normalized_shape)
     centered = input - _mean(input, axes)
     var = _mean(centered * centered, axes)
     out = centered / apply("sqrt", var + eps)
@@ -214,12 +273,51 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     return out if bias is None else out + bias
 
 
+def _trailing_axes(input, normalized_shape) -> tuple[int, ...]:
+    """The trailing axes `normalized_shape` names; PyTorch's error if the input's do not match."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape or len(shape) > input.ndim:
+        raise user_error(RuntimeError, (
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*, {', '.join(map(str, shape))}], but got input of size{list(input.shape)}"))
+    return tuple(range(input.ndim - len(shape), input.ndim))
+
+
+def rms_norm(input, normalized_shape, weight=None, eps: float | None = None):
+    """x / sqrt(mean(x^2) + eps) over the trailing dims, times weight; eps defaults to the
+    dtype's machine epsilon, as in PyTorch."""
+    axes = _trailing_axes(input, normalized_shape)
+    if eps is None:
+        eps = float(np.finfo(input.dtype.np).eps)
+    out = input * (_mean(input * input, axes) + eps).rsqrt()
+    return out if weight is None else out * weight
+
+
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """Normalize each sample over groups of channels (dim 1) and its other dims, then scale and
+    shift per channel."""
+    n, channels = input.shape[0], input.shape[1] if input.ndim > 1 else 0
+    if input.ndim < 2 or channels % num_groups:
+        raise user_error(RuntimeError, (
+            "Expected number of channels in input to be divisible by num_groups, but got input "
+            f"of shape {list(input.shape)} and num_groups={num_groups}"))
+    grouped = input.reshape((n, num_groups, -1))
+    centered = grouped - _mean(grouped, (2,))
+    var = _mean(centered * centered, (2,))
+    out = (centered / apply("sqrt", var + eps)).reshape(tuple(input.shape))
+    affine_shape = (1, channels) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        out = out * weight.reshape(affine_shape)
+    return out if bias is None else out + bias.reshape(affine_shape)
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5):
     """Normalize per channel (dim 1) with batch statistics (training) or the running ones.
 
     In training the running statistics are updated in place (unbiased variance); while tracing,
-    those in-place updates become the graph's `updates` of the buffers.
+    those in-place updates become the graph's `updates` of the buffers. `momentum` may be a 0-d
+    tensor (BatchNorm's cumulative average reads it from a buffer).
     """
     channels = input.shape[1]
     stat_shape = (1, channels) + (1,) * (input.ndim - 2)
@@ -344,92 +442,3 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
 
 def flatten(input, start_dim: int = 0, end_dim: int = -1):
     return input.flatten(start_dim, end_dim)
-
-
-# -- convolution and pooling (NCHW) -----------------------------------------------------------------
-def _unbatched(fn):
-    """Let a 4-d (N, C, H, W) function also take one (C, H, W) image, as PyTorch's do."""
-
-    def wrapper(input, *args, **kwargs):
-        if input.ndim == 3:
-            return fn(input.unsqueeze(0), *args, **kwargs).squeeze(0)
-        return fn(input, *args, **kwargs)
-
-    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
-    return wrapper
-
-
-@_unbatched
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
-    """2-d cross-correlation; `groups` > 1 runs one conv2d per channel group and concatenates."""
-    if isinstance(padding, str):
-        raise NotImplementedError("string padding ('same'/'valid') is not supported; give sizes")
-    attrs = {"stride": _pair(stride), "padding": _pair(padding), "dilation": _pair(dilation)}
-    if groups == 1:
-        out = apply("conv2d", input, weight, **attrs)
-    else:
-        cin, cout = input.shape[1] // groups, weight.shape[0] // groups
-        out = graphc.cat([
-            apply("conv2d", input[:, g * cin:(g + 1) * cin], weight[g * cout:(g + 1) * cout],
-                  **attrs)
-            for g in range(groups)
-        ], 1)
-    return out if bias is None else out + bias.reshape((1, -1, 1, 1))
-
-
-def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
-    """im2col: (N, C, H, W) -> (N, C * kh * kw, L), one column per sliding window."""
-    if input.ndim not in (3, 4):
-        raise NotImplementedError(
-            f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)"
-        )
-    if input.ndim == 3:
-        return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
-    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(_pair, (kernel_size, dilation, padding, stride))
-    x = apply("pad", input, pads=((0, 0), (0, 0), (ph, ph), (pw, pw)), value=0.0)
-    rows = _windows(x.shape[2], kh, dh, sh)  # (out_h, kh)
-    cols = _windows(x.shape[3], kw, dw, sw)  # (out_w, kw)
-    if rows.size == 0 or cols.size == 0:
-        raise RuntimeError(
-            f"Given input with spatial size {tuple(input.shape[2:])}, kernel_size "
-            f"{(kh, kw)}, dilation {(dh, dw)}, padding {(ph, pw)}, calculated shape of the "
-            "array of sliding blocks is non-positive"
-        )
-    where = _device(input)
-    x = apply("take", x, graphc.tensor(rows, device=where), axis=2)  # (N, C, out_h, kh, W)
-    x = apply("take", x, graphc.tensor(cols, device=where), axis=4)  # (N, C, out_h, kh, out_w, kw)
-    n, c, out_h, _, out_w, _ = x.shape
-    return x.permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, out_h * out_w)
-
-
-def _windows(n: int, kernel: int, dilation: int, stride: int) -> np.ndarray:
-    """Indices of each sliding window along one dim: (windows, kernel)."""
-    count = (n - dilation * (kernel - 1) - 1) // stride + 1
-    if count <= 0:
-        return np.zeros((0, kernel), np.int64)
-    return np.arange(count)[:, None] * stride + np.arange(kernel)[None, :] * dilation
-
-
-@_unbatched
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
-    if ceil_mode or return_indices:
-        raise NotImplementedError("max_pool2d: ceil_mode and return_indices are not supported")
-    stride = kernel_size if stride is None or stride == [] else stride
-    return apply("max_pool2d", input, kernel=_pair(kernel_size), stride=_pair(stride),
-                 padding=_pair(padding), dilation=_pair(dilation))
-
-
-@_unbatched
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override=None):
-    if ceil_mode or divisor_override is not None:
-        raise NotImplementedError("avg_pool2d: ceil_mode and divisor_override are not supported")
-    stride = kernel_size if stride is None or stride == [] else stride
-    attrs = {"kernel": _pair(kernel_size), "stride": _pair(stride), "padding": _pair(padding)}
-    out = apply("avg_pool2d", input, **attrs)
-    if count_include_pad or not any(attrs["padding"]):
-        return out
-    # Mean over the real elements only: divide by the pooled fraction of non-padding cells.
-    ones = graphc.ones((1, 1) + tuple(input.shape[2:]), dtype=input.dtype, device=_device(input))
-    return out / apply("avg_pool2d", ones, **attrs)

@@ -132,8 +132,8 @@ class LazyConv2d(LazyModuleMixin, Conv2d):
     def initialize_parameters(self, input) -> None:
         self.in_channels = int(input.shape[1] if input.ndim == 4 else input.shape[0])
         if self.has_uninitialized_params():
-            if self.in_channels % self.groups or self.out_channels % self.groups:
-                raise ValueError("in_channels and out_channels must be divisible by groups")
+            if self.in_channels % self.groups:
+                raise ValueError("in_channels must be divisible by groups")
             self.weight.materialize(
                 (self.out_channels, self.in_channels // self.groups, *self.kernel_size))
             if self.bias is not None:

@@ -11,6 +11,7 @@ from ir.ops import (  # noqa: F401
     indexing,
     linalg,
     math,
+    pool,
     reduce,
     scan,
     shape,

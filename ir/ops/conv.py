@@ -1,15 +1,15 @@
-"""2-D convolution and pooling over NCHW tensors (groups=1), with their gradient ops.
+"""2-D convolution over NCHW tensors (with groups) and its two gradient ops.
 
 Kernels view the padded input as windows (N, C, Ho, Wo, kh, kw) with `as_strided`, which NumPy and
-CuPy both have, copy them once into an im2col matrix and do one matrix multiply.
+CuPy both have, copy them once into an im2col matrix and do one (per group batched) matrix multiply.
 The gradient ops are linear maps whose own gradients are conv2d and its partners, so the set is
-closed under differentiation; max pooling differentiates through `max_pool2d_indices` + scatter_add.
+closed under differentiation. `conv2d_grad_input` is also the transposed convolution.
 """
 
 from __future__ import annotations
 
 from ir.errors import ShapeError
-from ir.ops.registry import FUSE_OUT, Attr, define_op, no_grad
+from ir.ops.registry import FUSE_OUT, Attr, define_op
 from ir.types import TensorType, is_float
 
 PAIR = (tuple,)
@@ -17,17 +17,12 @@ CONV_ATTRS = {
     "stride": Attr(PAIR, (1, 1)),
     "padding": Attr(PAIR, (0, 0)),
     "dilation": Attr(PAIR, (1, 1)),
-}
-POOL_ATTRS = {
-    "kernel": Attr(PAIR),
-    "stride": Attr((tuple, type(None)), None, "default: the kernel size"),
-    "padding": Attr(PAIR, (0, 0)),
-    "dilation": Attr(PAIR, (1, 1)),
+    "groups": Attr(int, 1),
 }
 
 
 # -- shapes ----------------------------------------------------------------------------------------
-def _pair(name, value, minimum):
+def check_pair(name, value, minimum):
     if len(value) != 2 or any(not isinstance(v, int) or v < minimum for v in value):
         raise ShapeError(f"{name} must be a pair of ints >= {minimum}, got {value}")
     return value
@@ -35,8 +30,8 @@ def _pair(name, value, minimum):
 
 def out_hw(hw, kernel, stride, padding, dilation) -> tuple[int, int]:
     """Output height and width of a window op; ShapeError if the window does not fit."""
-    _pair("kernel", kernel, 1), _pair("stride", stride, 1)
-    _pair("padding", padding, 0), _pair("dilation", dilation, 1)
+    check_pair("kernel", kernel, 1), check_pair("stride", stride, 1)
+    check_pair("padding", padding, 0), check_pair("dilation", dilation, 1)
     out = tuple(
         (n + 2 * p - d * (k - 1) - 1) // s + 1
         for n, k, s, p, d in zip(hw, kernel, stride, padding, dilation)
@@ -48,7 +43,7 @@ def out_hw(hw, kernel, stride, padding, dilation) -> tuple[int, int]:
     return out
 
 
-def _image(x: TensorType, role="input") -> TensorType:
+def image(x: TensorType, role="input") -> TensorType:
     if x.ndim != 4:
         raise ShapeError(f"{role} must be NCHW (4 dimensions), got {x}")
     if not is_float(x.dtype):
@@ -61,46 +56,47 @@ def _same_dtype(a: TensorType, b: TensorType) -> None:
         raise ShapeError(f"operand dtypes differ ({a.dtype} vs {b.dtype}); insert a cast")
 
 
-def _conv_type(x: TensorType, w: TensorType, *, stride, padding, dilation) -> TensorType:
-    _image(x), _image(w, "weight"), _same_dtype(x, w)
-    if x.shape[1] != w.shape[1]:
-        raise ShapeError(f"input has {x.shape[1]} channels, weight expects {w.shape[1]}")
+def _check_groups(w: TensorType, groups: int) -> None:
+    if groups < 1 or w.shape[0] % groups:
+        raise ShapeError(f"groups={groups} must be >= 1 and divide the weight's {w.shape[0]} "
+                         "output channels")
+
+
+def _conv_type(x: TensorType, w: TensorType, *, stride, padding, dilation, groups) -> TensorType:
+    image(x), image(w, "weight"), _same_dtype(x, w), _check_groups(w, groups)
+    if x.shape[1] != w.shape[1] * groups:
+        raise ShapeError(f"input has {x.shape[1]} channels, weight expects "
+                         f"{w.shape[1] * groups} ({groups} group(s) of {w.shape[1]})")
     ho, wo = out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation)
     return TensorType((x.shape[0], w.shape[0], ho, wo), x.dtype)
 
 
-def _grad_input_type(g, w, *, input_hw, stride, padding, dilation) -> TensorType:
-    _image(g, "gradient"), _image(w, "weight"), _same_dtype(g, w)
+def _grad_input_type(g, w, *, input_hw, stride, padding, dilation, groups) -> TensorType:
+    image(g, "gradient"), image(w, "weight"), _same_dtype(g, w), _check_groups(w, groups)
     expect = (w.shape[0], *out_hw(input_hw, w.shape[2:], stride, padding, dilation))
     if g.shape[1:] != expect:
         raise ShapeError(f"gradient {g} does not match the conv2d output (N, {expect})")
-    return TensorType((g.shape[0], w.shape[1], *input_hw), g.dtype)
+    return TensorType((g.shape[0], w.shape[1] * groups, *input_hw), g.dtype)
 
 
-def _grad_weight_type(x, g, *, kernel_hw, stride, padding, dilation) -> TensorType:
-    _image(x), _image(g, "gradient"), _same_dtype(x, g)
+def _grad_weight_type(x, g, *, kernel_hw, stride, padding, dilation, groups) -> TensorType:
+    image(x), image(g, "gradient"), _same_dtype(x, g)
+    if groups < 1 or x.shape[1] % groups or g.shape[1] % groups:
+        raise ShapeError(f"groups={groups} must divide the input's {x.shape[1]} and the "
+                         f"gradient's {g.shape[1]} channels")
     expect = (x.shape[0], *out_hw(x.shape[2:], kernel_hw, stride, padding, dilation))
     if (g.shape[0], *g.shape[2:]) != expect:
         raise ShapeError(f"gradient {g} does not match the conv2d output {expect} (N, Ho, Wo)")
-    return TensorType((g.shape[1], x.shape[1], *kernel_hw), x.dtype)
-
-
-def _pool_type(x, *, kernel, stride, padding, dilation, dtype=None) -> TensorType:
-    _image(x)
-    stride = stride or kernel
-    if any(2 * p > k for p, k in zip(padding, kernel)):
-        raise ShapeError(f"padding {padding} must be at most half the kernel {kernel}")
-    return TensorType(
-        (*x.shape[:2], *out_hw(x.shape[2:], kernel, stride, padding, dilation)), dtype or x.dtype
-    )
+    return TensorType((g.shape[1], x.shape[1] // groups, *kernel_hw), x.dtype)
 
 
 # -- kernels ---------------------------------------------------------------------------------------
-def _pad(xp, x, padding, value=0.0):
-    if not any(padding):
+def pad_hw(xp, x, padding, value=0.0, extra=(0, 0)):
+    """`x` padded by `padding` on both sides of H and W, plus `extra` after (bottom, right)."""
+    (ph, pw), (eh, ew) = padding, extra
+    if not (ph or pw or eh or ew):
         return x
-    (ph, pw) = padding
-    return xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
+    return xp.pad(x, ((0, 0), (0, 0), (ph, ph + eh), (pw, pw + ew)), constant_values=value)
 
 
 def windows(xp, x, kernel, stride, dilation):
@@ -116,69 +112,100 @@ def windows(xp, x, kernel, stride, dilation):
     )
 
 
-def im2col(xp, x, kernel, stride, padding, dilation):
-    """The windows of padded `x` as a (C*kh*kw, N*Ho*Wo) matrix, and (N, Ho, Wo).
-
-    This row order makes the copy walk the input nearly in memory order, and the products with
-    it plain matrix multiplies, which is what keeps conv2d and its gradients fast.
-    """
-    win = windows(xp, _pad(xp, x, padding), kernel, stride, dilation)
-    n, c, ho, wo, kh, kw = win.shape
-    cols = xp.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * kh * kw, -1)
-    return cols, (n, ho, wo)
-
-
-def _rows(xp, g):
-    """(N, O, Ho, Wo) -> the (O, N*Ho*Wo) matrix."""
-    return xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(g.shape[1], -1)
+def reduce_taps(xp, win, ufunc, out):
+    """`out` = `ufunc` folded over the kernel taps of windows `win` (..., kh, kw), row by row:
+    one vectorised operation per tap (much faster than reducing the two strided axes), in the
+    order PyTorch's pooling kernels accumulate."""
+    kh, kw = win.shape[-2:]
+    xp.copyto(out, win[..., 0, 0])
+    for t in range(1, kh * kw):
+        ufunc(out, win[..., t // kw, t % kw], out=out)
+    return out
 
 
-def _conv_impl(xp, x, w, *, stride, padding, dilation):
-    cols, (n, ho, wo) = im2col(xp, x, w.shape[2:], stride, padding, dilation)
-    out = (w.reshape(w.shape[0], -1) @ cols).reshape(w.shape[0], n, ho, wo)
-    return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
+def first_max_tap(xp, win):
+    """The row-major tap index of each window's first maximum (NaN counts as the maximum, as in
+    PyTorch), tap by tap like `reduce_taps`."""
+    kh, kw = win.shape[-2:]
+    best = win[..., 0, 0].copy()
+    tap = xp.zeros(best.shape, dtype="int64")
+    for t in range(1, kh * kw):
+        value = win[..., t // kw, t % kw]
+        better = (value > best) | xp.isnan(value)
+        xp.copyto(best, value, where=better)
+        xp.copyto(tap, t, where=better)
+    return tap
 
 
-def _grad_input_impl(xp, g, w, *, input_hw, stride, padding, dilation):
-    (h, wd), (ph, pw), (sh, sw), (dh, dw) = input_hw, padding, stride, dilation
-    n, o, ho, wo = g.shape
-    c, kh, kw = w.shape[1:]
-    taps = (w.reshape(o, -1).T @ _rows(xp, g)).reshape(c, kh, kw, n, ho, wo)
-    out = xp.zeros((c, n, h + 2 * ph, wd + 2 * pw), dtype=g.dtype)  # channel-major, like taps
-    # One strided add per kernel tap: kh*kw adds of whole images, no Python loop over pixels.
+def scatter_windows(xp, taps, padded_hw, stride, dilation):
+    """The adjoint of `windows`: (A, B, kh, kw, Ho, Wo) window values summed into an
+    (A, B, *padded_hw) array; one strided add per kernel tap, no Python loop over pixels."""
+    a, b, kh, kw, ho, wo = taps.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    out = xp.zeros((a, b, *padded_hw), dtype=taps.dtype)
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
             cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            out[:, :, rows, cols] += taps[:, i, j]
-    return xp.ascontiguousarray(out[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))
+            out[:, :, rows, cols] += taps[:, :, i, j]
+    return out
 
 
-def _grad_weight_impl(xp, x, g, *, kernel_hw, stride, padding, dilation):
-    cols, _ = im2col(xp, x, kernel_hw, stride, padding, dilation)
-    # (C*kh*kw, K) @ (K, O) is the fast orientation for BLAS here; transpose the small result.
-    gw = cols @ _rows(xp, g).T
-    return xp.ascontiguousarray(gw.T).reshape(g.shape[1], x.shape[1], *kernel_hw)
+def im2col(xp, x, kernel, stride, padding, dilation, groups=1):
+    """The windows of padded `x` as a (groups, C/groups*kh*kw, N*Ho*Wo) matrix, and (N, Ho, Wo).
 
-
-def _max_pool_impl(xp, x, *, kernel, stride, padding, dilation):
-    win = windows(xp, _pad(xp, x, padding, -float("inf")), kernel, stride or kernel, dilation)
-    return win.max(axis=(4, 5))
-
-
-def _max_pool_indices_impl(xp, x, *, kernel, stride, padding, dilation):
-    stride = stride or kernel
-    win = windows(xp, _pad(xp, x, padding, -float("inf")), kernel, stride, dilation)
+    This row order makes the copy walk the input nearly in memory order, and the products with
+    it plain matrix multiplies, which is what keeps conv2d and its gradients fast.
+    """
+    win = windows(xp, pad_hw(xp, x, padding), kernel, stride, dilation)
     n, c, ho, wo, kh, kw = win.shape
-    tap = win.reshape(n, c, ho, wo, kh * kw).argmax(axis=-1)  # first maximum, as PyTorch
-    rows = xp.arange(ho).reshape(-1, 1) * stride[0] - padding[0] + (tap // kw) * dilation[0]
-    cols = xp.arange(wo).reshape(1, -1) * stride[1] - padding[1] + (tap % kw) * dilation[1]
-    return (rows * x.shape[3] + cols).astype("int64", copy=False)
+    cols = xp.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))
+    return cols.reshape(groups, c // groups * kh * kw, -1), (n, ho, wo)
 
 
-def _avg_pool_impl(xp, x, *, kernel, stride, padding, dilation):
-    win = windows(xp, _pad(xp, x, padding), kernel, stride or kernel, dilation)
-    return win.mean(axis=(4, 5))
+def _rows(xp, g, groups=1):
+    """(N, O, Ho, Wo) -> the (groups, O/groups, N*Ho*Wo) matrix."""
+    rows = xp.ascontiguousarray(g.transpose(1, 0, 2, 3))
+    return rows.reshape(groups, g.shape[1] // groups, -1)
+
+
+def _conv_write(xp, out, x, w, *, stride, padding, dilation, groups):
+    cols, (n, ho, wo) = im2col(xp, x, w.shape[2:], stride, padding, dilation, groups)
+    product = (w.reshape(groups, w.shape[0] // groups, -1) @ cols).reshape(w.shape[0], n, ho, wo)
+    xp.copyto(out, product.transpose(1, 0, 2, 3))
+    return out
+
+
+def _grad_input_write(xp, out, g, w, *, input_hw, stride, padding, dilation, groups):
+    (h, wd), (ph, pw) = input_hw, padding
+    n, o, ho, wo = g.shape
+    c, kh, kw = w.shape[1] * groups, *w.shape[2:]
+    weight = w.reshape(groups, o // groups, -1).transpose(0, 2, 1)
+    taps = (weight @ _rows(xp, g, groups)).reshape(c, kh, kw, n, ho, wo)
+    # Channel-major (C, N, ...) like the taps, so each tap's add reads them in memory order.
+    padded = scatter_windows(
+        xp, taps.transpose(0, 3, 1, 2, 4, 5), (h + 2 * ph, wd + 2 * pw), stride, dilation
+    )
+    xp.copyto(out, padded[:, :, ph : ph + h, pw : pw + wd].transpose(1, 0, 2, 3))
+    return out
+
+
+def _grad_weight_write(xp, out, x, g, *, kernel_hw, stride, padding, dilation, groups):
+    cols, _ = im2col(xp, x, kernel_hw, stride, padding, dilation, groups)
+    # (C*kh*kw, K) @ (K, O) is the fast orientation for BLAS here; transpose the small result.
+    gw = cols @ _rows(xp, g, groups).transpose(0, 2, 1)
+    xp.copyto(out.reshape(groups, g.shape[1] // groups, -1), gw.transpose(0, 2, 1))
+    return out
+
+
+def allocating(write, shape_of):
+    """The reference kernel of an op with a `write` kernel: write into a fresh array."""
+
+    def impl(xp, *arrays, **attrs):
+        return write(xp, xp.empty(shape_of(*arrays, **attrs), dtype=arrays[0].dtype), *arrays,
+                     **attrs)
+
+    return impl
 
 
 # -- gradient rules --------------------------------------------------------------------------------
@@ -197,32 +224,6 @@ def _grad_weight_vjp(b, h, out, x, g, *, kernel_hw, **attrs):
     return b.conv2d_grad_input(g, h, input_hw=x.shape[2:], **attrs), b.conv2d(x, h, **attrs)
 
 
-def _max_pool_vjp(b, g, out, x, **attrs):
-    n, c, h, w = x.shape
-    flat = (n, c, out.shape[2] * out.shape[3])
-    idx = b.reshape(b.max_pool2d_indices(x, **attrs), shape=flat)
-    plane = b.zeros(TensorType((n, c, h * w), x.dtype))
-    return (b.reshape(b.scatter_add(plane, idx, b.reshape(g, shape=flat), axis=2), shape=x.shape),)
-
-
-def _avg_pool_vjp(b, g, out, x, *, kernel, stride, padding, dilation):
-    # Average pooling is a convolution of each channel with a constant 1/(kh*kw) kernel.
-    n, c, h, w = x.shape
-    per_channel = b.reshape(g, shape=(n * c, 1, *g.shape[2:]))
-    weight = b.emit(
-        "full", shape=(1, 1, *kernel), dtype=x.dtype, value=1.0 / (kernel[0] * kernel[1])
-    )
-    gx = b.conv2d_grad_input(
-        per_channel,
-        weight,
-        input_hw=(h, w),
-        stride=stride or kernel,
-        padding=padding,
-        dilation=dilation,
-    )
-    return (b.reshape(gx, shape=x.shape),)
-
-
 # -- ops -------------------------------------------------------------------------------------------
 define_op(
     "conv2d",
@@ -230,49 +231,32 @@ define_op(
     arity=2,
     fusion=FUSE_OUT,
     shape=_conv_type,
-    impl=_conv_impl,
+    impl=allocating(_conv_write, lambda x, w, *, stride, padding, dilation, groups: (
+        x.shape[0], w.shape[0], *out_hw(x.shape[2:], w.shape[2:], stride, padding, dilation))),
+    write=_conv_write,
     vjp=_conv_vjp,
-    doc="Cross-correlation of NCHW input with OIHW weight (no bias; add it separately).",
+    doc="Cross-correlation of NCHW input with (O, C/groups, kh, kw) weight (no bias; add it "
+    "separately); `groups` splits the channels into independent convolutions.",
 )
 define_op(
     "conv2d_grad_input",
     attrs={**CONV_ATTRS, "input_hw": Attr(PAIR)},
     arity=2,
     shape=_grad_input_type,
-    impl=_grad_input_impl,
+    impl=allocating(_grad_input_write, lambda g, w, *, input_hw, groups, **_: (
+        g.shape[0], w.shape[1] * groups, *input_hw)),
+    write=_grad_input_write,
     vjp=_grad_input_vjp,
-    doc="Gradient of conv2d w.r.t. its input (the transposed convolution of g with w).",
+    doc="Gradient of conv2d w.r.t. its input: the transposed convolution of g with w.",
 )
 define_op(
     "conv2d_grad_weight",
     attrs={**CONV_ATTRS, "kernel_hw": Attr(PAIR)},
     arity=2,
     shape=_grad_weight_type,
-    impl=_grad_weight_impl,
+    impl=allocating(_grad_weight_write, lambda x, g, *, kernel_hw, groups, **_: (
+        g.shape[1], x.shape[1] // groups, *kernel_hw)),
+    write=_grad_weight_write,
     vjp=_grad_weight_vjp,
     doc="Gradient of conv2d w.r.t. its weight, from the input x and the output gradient g.",
-)
-define_op(
-    "max_pool2d",
-    attrs=POOL_ATTRS,
-    shape=_pool_type,
-    impl=_max_pool_impl,
-    vjp=_max_pool_vjp,
-    doc="Max over windows; padding counts as -inf.",
-)
-define_op(
-    "max_pool2d_indices",
-    attrs=POOL_ATTRS,
-    shape=lambda x, **attrs: _pool_type(x, **attrs, dtype="int64"),
-    impl=_max_pool_indices_impl,
-    vjp=no_grad,
-    doc="Flat index (row * W + col) into each input plane of the first maximum of each window.",
-)
-define_op(
-    "avg_pool2d",
-    attrs=POOL_ATTRS,
-    shape=_pool_type,
-    impl=_avg_pool_impl,
-    vjp=_avg_pool_vjp,
-    doc="Mean over windows; zero padding counts in the mean (PyTorch's count_include_pad=True).",
 )

@@ -249,3 +249,14 @@ def test_a_save_removes_the_temporary_files_of_killed_saves(tmp_path):
         leftover.write_bytes(b"half a checkpoint")
     graphc.save(make_model().state_dict(), path)
     assert sorted(os.listdir(tmp_path)) == sorted([path.name, live.name, other.name])
+
+
+def test_zero_dim_tensors_keep_their_shape(tmp_path):
+    # BatchNorm's num_batches_tracked is 0-d: a checkpoint must load back into the module
+    graphc.save({"count": graphc.tensor(3), "bn": nn.BatchNorm1d(2).state_dict()},
+                tmp_path / "x.safetensors")
+    loaded = graphc.load(tmp_path / "x.safetensors")
+    assert loaded["count"].shape == () and loaded["count"].item() == 3
+    nn.BatchNorm1d(2).load_state_dict(loaded["bn"])
+    graphc.save(nn.BatchNorm1d(2), tmp_path / "bn.pth")  # a whole module: pickled
+    assert graphc.load(tmp_path / "bn.pth", weights_only=False).num_batches_tracked.shape == ()

@@ -92,6 +92,26 @@ def test_default_dtype_as_pytorch(restore_defaults):
         graphc.set_default_dtype(graphc.int64)
 
 
+ISSUE_11_LAYERS = [
+    lambda **kw: nn.Conv1d(2, 4, 3, **kw), lambda **kw: nn.ConvTranspose2d(2, 4, 3, **kw),
+    lambda **kw: nn.GroupNorm(2, 4, **kw), lambda **kw: nn.RMSNorm(4, **kw),
+    lambda **kw: nn.GRU(3, 4, **kw), lambda **kw: nn.LSTMCell(3, 4, **kw),
+    lambda **kw: nn.MultiheadAttention(4, 2, **kw),
+    lambda **kw: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, **kw),
+]
+
+
+@pytest.mark.parametrize("make", ISSUE_11_LAYERS)
+def test_layers_take_the_default_dtype_and_check_device(make, restore_defaults):
+    graphc.set_default_dtype(graphc.float64)
+    assert {p.dtype for p in make().parameters()} == {graphc.float64}
+    assert {p.dtype for p in make(dtype=graphc.float32).parameters()} == {graphc.float32}
+    assert make(device="cpu")
+    if NO_CUPY:
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            make(device="cuda")
+
+
 def test_default_device(restore_defaults):
     graphc.set_default_device("cpu")
     assert graphc.get_default_device() == graphc.device("cpu")

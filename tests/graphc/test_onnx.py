@@ -69,6 +69,21 @@ def test_lenet_runs_in_onnxruntime_in_eval_mode_and_stays_in_training_mode():
     np.testing.assert_allclose(out, model(X).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_conv_and_pooling_options_translate():
+    graphc.manual_seed(2)
+    model = nn.Sequential(
+        nn.Conv2d(4, 8, 3, padding=1, groups=2), nn.MaxPool2d(3, 2, padding=1, ceil_mode=True),
+        nn.Conv2d(8, 8, 3, groups=8, dilation=2), nn.AvgPool2d(2, padding=1, ceil_mode=True,
+                                                              count_include_pad=False))
+    X = graphc.rand(2, 4, 12, 12)  # partial last windows: ceil_mode matters
+    buffer = io.BytesIO()
+    graphc.onnx.export(model, (X,), buffer)
+    (out,) = run_onnx(buffer.getvalue(), {"input": X.numpy()})
+    np.testing.assert_allclose(out, model(X).detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(graphc.onnx.UnsupportedOperatorError, match="divisor_override"):
+        graphc.onnx.export(nn.AvgPool2d(2, divisor_override=3), (X,), io.BytesIO())
+
+
 def test_functions_and_many_ops_translate():
     def f(x, index):
         y = graphc.cat([x, x.clamp(-0.5, 0.5)], 1)[:, 1:7:2]

@@ -171,6 +171,10 @@ def test_parameters_named_like_generated_values_and_non_persistent_buffers_compi
     np.testing.assert_allclose(compiled(x).numpy(), [7.0, 25.0])
     model.c.data.fill_(1.0)
     np.testing.assert_allclose(compiled(x).numpy(), [4.0, 13.0])
+    for level in ("O0", "O2"):  # the training step reads the buffer too
+        step = graphc.compile_train_step(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.0),
+                                         x, graphc.zeros(2), opt_level=level)
+        assert step(x, graphc.zeros(2)).item() == pytest.approx((16 + 169) / 2)
 
 
 def test_replacing_a_parameters_storage_is_seen_without_recompiling():

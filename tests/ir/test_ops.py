@@ -605,9 +605,10 @@ def conv_setup(rng, dtype):
     stride = tuple(int(s) for s in rng.integers(1, 3, size=2))
     padding = tuple(int(p) for p in rng.integers(0, 2, size=2))
     dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
-    x = normal(rng, (2, 3, 7, 6), dtype)
-    w = normal(rng, (4, 3, 3, 2), dtype)
-    return x, w, {"stride": stride, "padding": padding, "dilation": dilation}
+    groups = int(rng.choice([1, 2]))
+    x = normal(rng, (2, 4, 7, 6), dtype)
+    w = normal(rng, (6, 4 // groups, 3, 2), dtype)
+    return x, w, {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
 
 
 def patches(xpad, out_hw, kernel, stride, dilation):
@@ -619,13 +620,20 @@ def patches(xpad, out_hw, kernel, stride, dilation):
         yield i, j, rows, cols, xpad[:, :, rows, cols]
 
 
-def conv_ref(x, w, stride, padding, dilation):
+def group_pairs(x, w, groups):
+    """(input channels, weight rows) of each group."""
+    cin, cout = x.shape[1] // groups, w.shape[0] // groups
+    return [(slice(k * cin, (k + 1) * cin), slice(k * cout, (k + 1) * cout)) for k in range(groups)]
+
+
+def conv_ref(x, w, stride, padding, dilation, groups):
     xpad = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
     ho = (xpad.shape[2] - dilation[0] * (w.shape[2] - 1) - 1) // stride[0] + 1
     wo = (xpad.shape[3] - dilation[1] * (w.shape[3] - 1) - 1) // stride[1] + 1
     out = np.zeros((x.shape[0], w.shape[0], ho, wo), x.dtype)
     for i, j, _, _, patch in patches(xpad, (ho, wo), w.shape[2:], stride, dilation):
-        out[:, :, i, j] = np.einsum("nchw,ochw->no", patch, w)
+        for cin, cout in group_pairs(x, w, groups):
+            out[:, cout, i, j] = np.einsum("nchw,ochw->no", patch[:, cin], w[cout])
     return out, xpad
 
 
@@ -644,7 +652,8 @@ def _conv2d_grad_input(rng, dtype, name):
     for i, j, rows, cols, _ in patches(
         xpad, out.shape[2:], w.shape[2:], attrs["stride"], attrs["dilation"]
     ):
-        dpad[:, :, rows, cols] += np.einsum("no,ochw->nchw", g[:, :, i, j], w)
+        for cin, cout in group_pairs(x, w, attrs["groups"]):
+            dpad[:, cin, rows, cols] += np.einsum("no,ochw->nchw", g[:, cout, i, j], w[cout])
     ph, pw = attrs["padding"]
     expected = dpad[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
     close(run_op("conv2d_grad_input", [g, w], input_hw=x.shape[2:], **attrs), expected, dtype)
@@ -659,49 +668,119 @@ def _conv2d_grad_weight(rng, dtype, name):
     for i, j, _, _, patch in patches(
         xpad, out.shape[2:], w.shape[2:], attrs["stride"], attrs["dilation"]
     ):
-        expected += np.einsum("no,nchw->ochw", g[:, :, i, j], patch)
+        for cin, cout in group_pairs(x, w, attrs["groups"]):
+            expected[cout] += np.einsum("no,nchw->ochw", g[:, cout, i, j], patch[:, cin])
     close(run_op("conv2d_grad_weight", [x, g], kernel_hw=w.shape[2:], **attrs), expected, dtype)
 
 
-def pool_setup(rng, dtype):
+def pool_setup(rng, dtype, name):
     kernel = tuple(int(k) for k in rng.integers(2, 4, size=2))
     stride = None if rng.random() < 0.5 else tuple(int(s) for s in rng.integers(1, 3, size=2))
     padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in kernel)
-    x = normal(rng, (2, 3, 7, 6), dtype)
-    return x, {"kernel": kernel, "stride": stride, "padding": padding, "dilation": (1, 1)}
+    attrs = {"kernel": kernel, "stride": stride, "padding": padding,
+             "ceil_mode": bool(rng.random() < 0.5)}
+    if name.startswith("max"):
+        attrs["dilation"] = tuple(int(d) for d in rng.integers(1, 3, size=2))
+    else:
+        attrs["count_include_pad"] = bool(rng.random() < 0.5)
+        attrs["divisor_override"] = None if rng.random() < 0.7 else 5
+    return normal(rng, (2, 3, 7, 6), dtype), attrs
 
 
-def pool_patches(x, fill, kernel, stride, padding, dilation):
-    stride = stride or kernel
-    xpad = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2), constant_values=fill)
-    ho = (xpad.shape[2] - (kernel[0] - 1) - 1) // stride[0] + 1
-    wo = (xpad.shape[3] - (kernel[1] - 1) - 1) // stride[1] + 1
-    return (ho, wo), patches(xpad, (ho, wo), kernel, stride, dilation)
+def pool_windows(hw, kernel, stride, padding, ceil_mode, dilation=(1, 1), **_):
+    """(rows, cols) of every output position: each a range of input indices, padding counted
+    as positions -p.. and n..; as PyTorch's pooling_output_shape and kernels define them."""
+    axes = []
+    for n, k, s, p, d in zip(hw, kernel, stride or kernel, padding, dilation):
+        out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (out - 1) * s >= n + p:
+            out -= 1
+        axes.append([range(i * s - p, i * s - p + d * (k - 1) + 1, d) for i in range(out)])
+    return axes
 
 
-@case("max_pool2d", "avg_pool2d")
+def pool_ref(x, name, attrs):
+    """Max or average pooling of `x` by direct loops over output positions."""
+    rows, cols = pool_windows(x.shape[2:], **attrs)
+    out = np.zeros((*x.shape[:2], len(rows), len(cols)), x.dtype)
+    where = np.zeros(out.shape, "int64")
+    for (i, r), (j, c) in itertools.product(enumerate(rows), enumerate(cols)):
+        inside = [(a, b) for a in r for b in c if 0 <= a < x.shape[2] and 0 <= b < x.shape[3]]
+        values = np.stack([x[:, :, a, b] for a, b in inside], -1)
+        if name.startswith("max"):
+            first = values.argmax(-1)
+            out[:, :, i, j] = values.max(-1)
+            where[:, :, i, j] = [[inside[t][0] * x.shape[3] + inside[t][1] for t in row]
+                                 for row in first]
+            continue
+        # the window's cells up to the padded edge count; the ceil-mode overhang never does
+        padded = (min(r.stop, x.shape[2] + attrs["padding"][0]) - r.start) * (
+            min(c.stop, x.shape[3] + attrs["padding"][1]) - c.start)
+        divisor = attrs["divisor_override"] or (
+            padded if attrs["count_include_pad"] else len(inside))
+        out[:, :, i, j] = values.sum(-1) / divisor
+    return out, where
+
+
+@case("max_pool2d", "avg_pool2d", "max_pool2d_indices")
 def _pool(rng, dtype, name):
-    x, attrs = pool_setup(rng, dtype)
-    fill, reduce = (-np.inf, np.max) if name == "max_pool2d" else (0.0, np.mean)
-    (ho, wo), windows = pool_patches(x, fill, **attrs)
-    expected = np.zeros((*x.shape[:2], ho, wo), dtype)
-    for i, j, _, _, patch in windows:
-        expected[:, :, i, j] = reduce(patch, axis=(2, 3))
-    close(run_op(name, [x], **attrs), expected, dtype)
+    x, attrs = pool_setup(rng, dtype, name)
+    out, where = pool_ref(x, name, attrs)
+    if name.endswith("indices"):
+        np.testing.assert_array_equal(run_op(name, [x], **attrs), where)
+    else:
+        close(run_op(name, [x], **attrs), out, dtype)
 
 
-@case("max_pool2d_indices")
-def _pool_indices(rng, dtype, name):
-    x, attrs = pool_setup(rng, dtype)
-    (ho, wo), windows = pool_patches(x, -np.inf, **attrs)
-    stride, (ph, pw) = attrs["stride"] or attrs["kernel"], attrs["padding"]
-    expected = np.zeros((*x.shape[:2], ho, wo), "int64")
-    for i, j, _, _, patch in windows:
-        tap = patch.reshape(*patch.shape[:2], -1).argmax(-1)
-        rows = i * stride[0] - ph + tap // attrs["kernel"][1]
-        cols = j * stride[1] - pw + tap % attrs["kernel"][1]
-        expected[:, :, i, j] = rows * x.shape[3] + cols
-    np.testing.assert_array_equal(run_op(name, [x], **attrs), expected)
+@case("max_pool2d_grad")
+def _max_pool_grad(rng, dtype, name):
+    # Each window's gradient lands at its first maximum (the indices the reference finds).
+    x, attrs = pool_setup(rng, dtype, "max")
+    out, where = pool_ref(x, "max", attrs)
+    g = normal(rng, out.shape, dtype)
+    expected = np.zeros_like(x).reshape(*x.shape[:2], -1)
+    for n, c in np.ndindex(x.shape[:2]):
+        np.add.at(expected[n, c], where[n, c].ravel(), g[n, c].ravel())
+    close(run_op(name, [g, x, out], **attrs), expected.reshape(x.shape), dtype)
+
+
+@case("avg_pool2d_grad")
+def _avg_pool_grad(rng, dtype, name):
+    # The adjoint: <avg_pool2d(x), g> == <x, avg_pool2d_grad(g)> for every x, so for unit x.
+    x, attrs = pool_setup(rng, dtype, "avg")
+    g = normal(rng, pool_ref(x, "avg", attrs)[0].shape, dtype)
+    expected = np.zeros_like(x)
+    for pos in np.ndindex(x.shape[2:]):
+        unit = np.zeros((1, 1, *x.shape[2:]), dtype)
+        unit[(0, 0, *pos)] = 1
+        expected[:, :, pos[0], pos[1]] = (pool_ref(unit, "avg", attrs)[0] * g).sum((2, 3))
+    close(run_op(name, [g], input_hw=x.shape[2:], **attrs), expected, dtype)
+
+
+def adaptive_ref(x, output_size):
+    """(max, first-maximum flat index) over PyTorch's adaptive windows, by direct loops."""
+    bounds = [[(i * n // o, -(-(i + 1) * n // o)) for i in range(o)]
+              for n, o in zip(x.shape[2:], output_size)]
+    out = np.zeros((*x.shape[:2], *output_size), x.dtype)
+    where = np.zeros(out.shape, "int64")
+    for (i, (r0, r1)), (j, (c0, c1)) in itertools.product(*map(enumerate, bounds)):
+        window = x[:, :, r0:r1, c0:c1].reshape(*x.shape[:2], -1)
+        first = window.argmax(-1)
+        out[:, :, i, j] = window.max(-1)
+        where[:, :, i, j] = (r0 + first // (c1 - c0)) * x.shape[3] + c0 + first % (c1 - c0)
+    return out, where
+
+
+@case("adaptive_max_pool2d", "adaptive_max_pool2d_indices")
+def _adaptive_max_pool(rng, dtype, name):
+    x = ints(rng, (2, 3, 7, 6), dtype)  # ties: the first maximum must win
+    output_size = tuple(int(o) for o in rng.integers(1, 8, size=2))
+    out, where = adaptive_ref(x, output_size)
+    result = run_op(name, [x], output_size=output_size)
+    if name.endswith("indices"):
+        np.testing.assert_array_equal(result, where)
+    else:
+        close(result, out, dtype)
 
 
 @case("all_reduce", "all_reduce_start", "all_reduce_wait")
@@ -783,6 +862,10 @@ def test_full_reductions_give_arrays():
         ("conv2d", [((1, 3, 5, 5), "float32"), ((2, 4, 3, 3), "float32")], {}, "3 channels"),
         ("conv2d", [((1, 3, 2, 2), "float32"), ((2, 3, 3, 3), "float32")], {}, "does not fit"),
         ("max_pool2d", [((1, 1, 4, 4), "float32")], {"kernel": (2, 2), "padding": (2, 2)}, "half"),
+        ("conv2d", [((1, 4, 5, 5), "float32"), ((6, 2, 3, 3), "float32")], {"groups": 4},
+         "divide"),
+        ("avg_pool2d", [((1, 1, 4, 4), "float32")], {"kernel": (2, 2), "divisor_override": 0},
+         "positive"),
         ("random_mask", [((), "int32")], {"shape": (2,), "p": 0.5}, "scalar int64"),
         ("add", [((2,), "float32")], {}, "takes 2 input(s)"),
         ("sum", [((2,), "float32")], {"axis": 0}, "unknown attribute"),

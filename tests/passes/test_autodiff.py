@@ -347,29 +347,57 @@ def _take(rng, name):
     return [x, idx, normal(rng, np.take(x, idx, axis=axis).shape)], {"axis": axis}
 
 
-CONV = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2)}
+CONV = {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2}
 
 
 @grad_case("conv2d")
 def _conv2d(rng, name):
-    return [normal(rng, (2, 2, 5, 6)), normal(rng, (3, 2, 3, 2))], CONV
+    return [normal(rng, (2, 4, 5, 6)), normal(rng, (6, 2, 3, 2))], CONV
 
 
 @grad_case("conv2d_grad_input")
 def _conv2d_grad_input(rng, name):
-    # conv2d of (2, 2, 5, 6) by (3, 2, 3, 2) with CONV gives (2, 3, 3, 4)
-    return [normal(rng, (2, 3, 3, 4)), normal(rng, (3, 2, 3, 2))], {**CONV, "input_hw": (5, 6)}
+    # conv2d of (2, 4, 5, 6) by (6, 2, 3, 2) with CONV gives (2, 6, 3, 4)
+    return [normal(rng, (2, 6, 3, 4)), normal(rng, (6, 2, 3, 2))], {**CONV, "input_hw": (5, 6)}
 
 
 @grad_case("conv2d_grad_weight")
 def _conv2d_grad_weight(rng, name):
-    return [normal(rng, (2, 2, 5, 6)), normal(rng, (2, 3, 3, 4))], {**CONV, "kernel_hw": (3, 2)}
+    return [normal(rng, (2, 4, 5, 6)), normal(rng, (2, 6, 3, 4))], {**CONV, "kernel_hw": (3, 2)}
+
+
+def pool_attrs(rng, name):
+    attrs = {"kernel": (3, 2), "stride": None if rng.random() < 0.5 else (2, 2),
+             "padding": (1, 1), "ceil_mode": True}
+    if name.startswith("max"):
+        return {**attrs, "dilation": (1, 1)}
+    return {**attrs, "count_include_pad": bool(rng.random() < 0.5), "divisor_override": None}
 
 
 @grad_case("max_pool2d", "avg_pool2d")
 def _pool(rng, name):
-    stride = None if rng.random() < 0.5 else (1, 2)
-    return [normal(rng, (2, 2, 5, 4))], {"kernel": (3, 2), "stride": stride, "padding": (1, 1)}
+    return [normal(rng, (2, 2, 5, 4))], pool_attrs(rng, name)
+
+
+@grad_case("max_pool2d_grad")
+def _max_pool_grad(rng, name):
+    # Linear in g; x (distinct values, so the maxima stay put) and out carry no gradient.
+    attrs = pool_attrs(rng, "max")
+    x = rng.permutation(40).reshape(2, 2, 5, 2).astype(F64) / 7
+    out = OPS["max_pool2d"].impl(np, x, **attrs)
+    return [normal(rng, out.shape), x, out], attrs
+
+
+@grad_case("avg_pool2d_grad")
+def _avg_pool_grad(rng, name):
+    attrs = pool_attrs(rng, name)
+    out = OPS["avg_pool2d"].shape(TensorType((2, 2, 5, 4), F64), **attrs)
+    return [normal(rng, out.shape)], {**attrs, "input_hw": (5, 4)}
+
+
+@grad_case("adaptive_max_pool2d")
+def _adaptive_max_pool(rng, name):
+    return [normal(rng, (2, 2, 5, 7))], {"output_size": (3, 4)}
 
 
 @grad_case("all_reduce", "all_reduce_start", "all_reduce_wait")

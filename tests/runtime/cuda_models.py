@@ -19,30 +19,32 @@ def examples():
 
 def zoo_steps():
     """The training steps whose kernels must compile: the tutorial MLP with SGD, momentum and
-    Adam, LeNet, and the zoo's models where graphc.models exists."""
+    Adam, LeNet, and the zoo's models (graphc.models): LeNet with BatchNorm, SmallAlexNet (with
+    Dropout), SmallResNet, the LSTM and the Transformer classifiers."""
     import graphc
-    from graphc import nn, optim
+    from graphc import models, nn, optim
 
     mlp = examples().NeuralNetwork
-    cases = [(mlp(), (4, 1, 28, 28), lambda p: optim.SGD(p, lr=0.1)),
-             (mlp(), (4, 1, 28, 28), lambda p: optim.SGD(p, lr=0.1, momentum=0.9)),
-             (mlp(), (4, 1, 28, 28), lambda p: optim.Adam(p, lr=1e-3)),
-             (examples().LeNet(), (4, 1, 28, 28), lambda p: optim.SGD(p, lr=0.1))]
-    try:
-        from graphc import models
-    except ImportError:
-        models = None
-    for name in ("LeNet", "SmallAlexNet", "SmallResNet", "LSTMClassifier",
-                 "TransformerClassifier", "CharGRU"):
-        factory = getattr(models, name, None) if models is not None else None
-        if factory is not None and hasattr(factory, "example_input"):
-            model = factory()
-            cases.append((model, tuple(model.example_input().shape),
-                          lambda p: optim.Adam(p, lr=1e-3)))
-    for model, shape, make in cases:
+    image, small = (4, 1, 28, 28), (4, 3, 32, 32)
+    sgd = lambda p: optim.SGD(p, lr=0.1)
+    adam = lambda p: optim.Adam(p, lr=1e-3)
+    cases = [(mlp, image, sgd),
+             (mlp, image, lambda p: optim.SGD(p, lr=0.1, momentum=0.9)),
+             (mlp, image, adam),
+             (examples().LeNet, image, sgd),
+             (lambda: models.LeNet(batch_norm=True), image, sgd),
+             (lambda: models.SmallAlexNet(width=8), small, sgd),
+             (lambda: models.SmallResNet(width=8), small, lambda p: optim.SGD(p, lr=0.1,
+                                                                              momentum=0.9)),
+             (lambda: models.LSTMClassifier(20, 5), "tokens", sgd),
+             (lambda: models.TransformerClassifier(20, 5, max_len=12, d_model=32, nhead=4,
+                                                   num_layers=1, dim_feedforward=64), "tokens",
+              adam)]
+    for make_model, shape, make_optimizer in cases:
         graphc.manual_seed(0)
-        x = graphc.randn(*shape)
+        model = make_model()
+        x = graphc.randint(0, 20, (4, 12)) if shape == "tokens" else graphc.randn(*shape)
         logits = model(x)
         y = graphc.randint(0, logits.shape[-1], tuple(logits.shape[:-1]))
         yield graphc.compile_train_step(model, nn.CrossEntropyLoss(),
-                                        make(model.parameters()), x, y).graph
+                                        make_optimizer(model.parameters()), x, y).graph

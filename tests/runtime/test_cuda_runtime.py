@@ -15,7 +15,7 @@ import pytest
 from cuda_models import examples
 
 import graphc
-from graphc import nn, optim
+from graphc import models, nn, optim
 from graphc.compile import live_tensors
 from graphc.differential import KERNEL, _Recorder, check_graph
 from ir.builder import Builder
@@ -100,6 +100,48 @@ def test_the_tutorial_training_step_runs_generated_kernels_and_equals_numpy():
     assert len(program.cache) < len(program.generated)  # the same update for several params
     assert program.scratch.nbytes > 0  # momentum = alpha * g + beta * momentum, in place
     assert "cublas" in xp.launches and any(n.startswith("graphc_") for n in xp.launches)
+
+
+ZOO = {
+    "LeNet": (lambda: models.LeNet(batch_norm=True), (4, 1, 28, 28), 10),
+    "SmallResNet": (lambda: models.SmallResNet(width=8), (4, 3, 32, 32), 10),
+    "TransformerClassifier": (lambda: models.TransformerClassifier(
+        20, 5, max_len=12, d_model=32, nhead=4, num_layers=1, dim_feedforward=64), None, 5),
+    "LSTMClassifier": (lambda: models.LSTMClassifier(20, 5), None, 5),
+}
+
+
+@pytest.mark.parametrize("name", [
+    "LeNet", "SmallResNet",
+    pytest.param("TransformerClassifier", marks=pytest.mark.slow),  # ~100 kernels to compile
+    pytest.param("LSTMClassifier", marks=pytest.mark.slow),
+])
+def test_the_zoo_training_steps_run_generated_kernels_and_equal_numpy(name):
+    make, shape, classes = ZOO[name]
+    graphc.manual_seed(0)
+    model = make()
+    x = graphc.randint(0, 20, (4, 12)) if shape is None else graphc.randn(*shape)
+    y = graphc.randint(0, classes, (4,))
+    graph, feeds = step_graph(model, nn.CrossEntropyLoss(), optim.SGD(
+        model.parameters(), lr=0.1, momentum=0.9), x, y)
+    results = []
+    for backend in ("numpy", CupyBackend(hostcupy.HostCupy())):
+        exe = Executable(graph, plan_memory(graph), backend)
+        params = {v.name: np.array(feeds[v.name]) if backend == "numpy" else
+                  hostcupy.device(feeds[v.name]) for v in graph.params}
+        for key, array in params.items():
+            exe.feed(key, array)
+        losses = []
+        for _ in range(2):
+            for value in graph.user_inputs():
+                exe.feed(value.name, np.array(feeds[value.name]))
+            losses.append(float(np.asarray(exe.run([7] * len(graph.random_keys))[0])))
+        results.append((losses, params, exe))
+    (want, expected, _), (got, params, exe) = results
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for key, array in params.items():
+        np.testing.assert_allclose(array, expected[key], rtol=1e-4, atol=1e-4, err_msg=key)
+    assert not exe.program.fallbacks and len(exe.program.generated) > 50
 
 
 def test_compiled_kernels_are_cached_across_executables():
