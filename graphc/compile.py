@@ -38,27 +38,33 @@ class CompiledInputError(ValueError):
 
 
 def compile(model, *example_inputs, opt_level=DEFAULT_LEVEL, freeze: bool = False,
-            strict: bool = False) -> CompiledModel:
+            strict: bool = False, cuda_graph: bool = True) -> CompiledModel:
     """Trace `model` on `example_inputs` and return a callable that runs the compiled graph.
 
     `opt_level`: 'O0', 'O1', 'O2' (default) or a pass list such as 'fold,cse,dce'. `freeze=True`
     (inference) folds the parameters into the graph as constants, as torch.compile's freezing:
-    later changes to them are not seen.
+    later changes to them are not seen. On a CUDA device a call replays one captured CUDA graph
+    where that is safe (torch.compile's mode="reduce-overhead"); `cuda_graph=False` launches
+    kernel by kernel.
     """
-    return CompiledModel(model, example_inputs, opt_level, freeze, strict)
+    return CompiledModel(model, example_inputs, opt_level, freeze, strict, cuda_graph)
 
 
 def compile_train_step(model, loss_fn, optimizer, *example_inputs, opt_level=DEFAULT_LEVEL,
-                       strict: bool = False, distributed: bool = False) -> TrainStep:
+                       strict: bool = False, distributed: bool = False,
+                       cuda_graph: bool = True) -> TrainStep:
     """Compile `loss_fn(model(*inputs), target)` plus backward and `optimizer`'s update.
 
     The last example input is the target; `step(X, y)` returns the loss as a 0-d Tensor.
     `distributed=True`, or a `DistributedDataParallel` model, averages the gradients over the
-    processes of `graphc.distributed` inside the step graph (bucketed all-reduces).
+    processes of `graphc.distributed` inside the step graph (bucketed all-reduces). On a CUDA
+    device the step replays one captured CUDA graph where that is safe (`cuda_graph=False`:
+    kernel by kernel).
     """
     if len(example_inputs) < 2:
         raise TypeError("compile_train_step needs example inputs and a target: (*inputs, target)")
-    return TrainStep(model, loss_fn, optimizer, example_inputs, opt_level, strict, distributed)
+    return TrainStep(model, loss_fn, optimizer, example_inputs, opt_level, strict, distributed,
+                     cuda_graph)
 
 
 @dataclass
@@ -88,7 +94,7 @@ class Variant:
         self.bound = arrays
 
 
-def build(graph: Graph, level=DEFAULT_LEVEL, backend: str = "numpy"):
+def build(graph: Graph, level=DEFAULT_LEVEL, backend: str = "numpy", capture: bool = True):
     """(optimized graph, PipelineResult, MemoryPlan, Executable) of `graph` at `level`."""
     from passes.memory import plan_memory
     from passes.pipeline import run_pipeline
@@ -96,19 +102,21 @@ def build(graph: Graph, level=DEFAULT_LEVEL, backend: str = "numpy"):
 
     result = run_pipeline(graph, level)
     plan = plan_memory(result.graph)
-    return result.graph, result, plan, Executable(result.graph, plan, backend)
+    return result.graph, result, plan, Executable(result.graph, plan, backend,
+                                                  capture=None if capture else False)
 
 
 class _Compiled:
     """Shared by CompiledModel and TrainStep: variants by mode and input signature."""
 
-    def __init__(self, model, example_inputs, opt_level, strict: bool):
+    def __init__(self, model, example_inputs, opt_level, strict: bool, cuda_graph: bool = True):
         from passes.pipeline import pass_names
 
         pass_names(opt_level)  # an unknown level fails here, in one line
         self.model = model
         self.opt_level = opt_level
         self.strict = strict
+        self.cuda_graph = cuda_graph
         self.example_inputs = example_inputs
         self._modules = list(model.modules()) if hasattr(model, "modules") else []
         self._live = list(live_tensors(model).values())  # read at every call for their device
@@ -166,7 +174,8 @@ class _Compiled:
     def _finish(self, traced: Graph, source: Graph, trace_seconds: float, **extra) -> Variant:
         """Optimize, plan and load `source`; bind the model's parameters by graph name."""
         start = time.perf_counter()
-        graph, pipeline, plan, exe = build(source, self.opt_level, backend_name(self._device()))
+        graph, pipeline, plan, exe = build(source, self.opt_level, backend_name(self._device()),
+                                           self.cuda_graph)
         variant = Variant(traced, source, graph, pipeline, plan, exe, extra=extra)
         variant.timings.update(trace=trace_seconds, compile=time.perf_counter() - start)
         live = live_tensors(self.model)
@@ -199,9 +208,10 @@ class _Compiled:
 class CompiledModel(_Compiled):
     """`graphc.compile(model, *example_inputs)`: call it like the model; returns Tensors."""
 
-    def __init__(self, model, example_inputs, opt_level, freeze: bool, strict: bool):
+    def __init__(self, model, example_inputs, opt_level, freeze: bool, strict: bool,
+                 cuda_graph: bool = True):
         self.freeze = freeze
-        super().__init__(model, example_inputs, opt_level, strict)
+        super().__init__(model, example_inputs, opt_level, strict, cuda_graph)
 
     def _build(self, examples) -> Variant:
         import graphc
@@ -231,13 +241,13 @@ class TrainStep(_Compiled):
     """`step(X, y) -> loss`: forward, loss, backward and optimizer update as one compiled graph."""
 
     def __init__(self, model, loss_fn, optimizer, example_inputs, opt_level, strict: bool,
-                 distributed: bool = False):
+                 distributed: bool = False, cuda_graph: bool = True):
         from graphc.distributed.ddp import data_parallel
 
         self.loss_fn, self.optimizer = loss_fn, optimizer
         model, self.sync = data_parallel(model, distributed)
         self._parameters = [p for _, p in model.named_parameters()]  # read at every call
-        super().__init__(model, example_inputs, opt_level, strict)
+        super().__init__(model, example_inputs, opt_level, strict, cuda_graph)
 
     def _key(self, signature) -> tuple:
         groups = self.optimizer.param_groups

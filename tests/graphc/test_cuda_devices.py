@@ -165,6 +165,17 @@ def test_a_compiled_step_runs_on_the_device_of_the_parameters(fake_cupy):
         step(X, y)
 
 
+def test_cuda_graph_false_launches_kernel_by_kernel(fake_cupy):
+    _, gpu = models()
+    gpu.cuda()
+    X, y = graphc.randn(8, 6, device="cuda"), graphc.randn(8, 3, device="cuda")
+    step = graphc.compile_train_step(gpu, nn.MSELoss(), optim.SGD(gpu.parameters(), lr=0.1),
+                                     X, y, cuda_graph=False)
+    for _ in range(3):
+        step(X, y)
+    assert not step.variant.exe.captured and fake_cupy.host.graph_launches == 0
+
+
 def test_compiled_inference_follows_the_model_to_the_device(fake_cupy):
     _, gpu = models()
     X = graphc.randn(4, 6)
