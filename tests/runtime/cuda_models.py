@@ -18,11 +18,13 @@ def examples():
 
 
 def zoo_steps():
-    """The training steps whose kernels must compile: the tutorial MLP with SGD, momentum and
-    Adam, LeNet, and the zoo's models (graphc.models): LeNet with BatchNorm, SmallAlexNet (with
-    Dropout), SmallResNet, the LSTM and the Transformer classifiers."""
+    """(optimized training-step graph, what it is fed by name) of the tutorial MLP with SGD,
+    momentum and Adam, LeNet, and the zoo's models (graphc.models): LeNet with BatchNorm,
+    SmallAlexNet (with Dropout), SmallResNet, the LSTM and the Transformer classifiers."""
     import graphc
     from graphc import models, nn, optim
+    from graphc.compile import live_tensors
+    from graphc.differential import _Recorder
 
     mlp = examples().NeuralNetwork
     image, small = (4, 1, 28, 28), (4, 3, 32, 32)
@@ -46,5 +48,11 @@ def zoo_steps():
         x = graphc.randint(0, 20, (4, 12)) if shape == "tokens" else graphc.randn(*shape)
         logits = model(x)
         y = graphc.randint(0, logits.shape[-1], tuple(logits.shape[:-1]))
-        yield graphc.compile_train_step(model, nn.CrossEntropyLoss(),
-                                        make_optimizer(model.parameters()), x, y).graph
+        step = graphc.compile_train_step(model, nn.CrossEntropyLoss(),
+                                         make_optimizer(model.parameters()), x, y)
+        recorder = _Recorder()
+        step.variant.extra["program"].feeder(recorder).before(step.variant.extra["tensors"])
+        feeds = dict(recorder.arrays)
+        feeds.update(zip(step.variant.extra["inputs"], [x.numpy(), y.numpy()]))
+        feeds.update((n, t.detach().numpy()) for n, t in live_tensors(model).items())
+        yield step.graph, feeds

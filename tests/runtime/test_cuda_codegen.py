@@ -198,7 +198,7 @@ def test_a_fused_body_becomes_prologue_reduction_and_epilogue_stages_with_readab
 @pytest.mark.skipif(cuda_wrap.nvcc() is None, reason="nvcc is not installed")
 def test_every_kernel_of_the_zoo_steps_compiles_with_nvcc(tmp_path):
     units, seen = [], set()
-    for graph in zoo_steps():
+    for graph, _ in zoo_steps():
         for node in graph.nodes:
             found = codegen.node_stages(node)
             for stage in found or ():
