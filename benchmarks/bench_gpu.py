@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 WORKLOADS = {
     # name: (model, batch, optimizer)
@@ -52,24 +52,20 @@ TARGET = 0.3  # seconds per timed block
 
 # -- models, written once for both libraries ---------------------------------------------------------
 def define(lib):
-    """The models over `lib` (graphc or torch): their module APIs are the same."""
+    """The models over `lib` (graphc or torch): their module APIs are the same. The MLP and LeNet
+    are bench_compiled's."""
+    from bench_compiled import define as define_cnn_and_mlp
+
+    from graphc.models.sequence import sinusoidal_positions
+
     nn = lib.nn
-
-    def mlp():
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
-                             nn.ReLU(), nn.Linear(512, 10))
-
-    def lenet():
-        return nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
 
     class Transformer(nn.Module):  # graphc.models.TransformerClassifier, layer for layer
         def __init__(self, d_model=64, nhead=8, num_layers=2, dim_feedforward=128):
             super().__init__()
             self.embedding = nn.Embedding(VOCAB, d_model)
-            self.register_buffer("positions", lib.tensor(positions(LENGTH, d_model)))
+            table = sinusoidal_positions(LENGTH, d_model).numpy()
+            self.register_buffer("positions", lib.tensor(table))
             layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, 0.0,
                                                batch_first=True, norm_first=True)
             self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model))
@@ -79,16 +75,7 @@ def define(lib):
             x = self.embedding(tokens) + self.positions[: tokens.shape[1]]
             return self.head(self.encoder(x).amax(1))
 
-    return {"mlp": mlp, "lenet": lenet, "transformer": Transformer}
-
-
-def positions(max_len: int, d_model: int) -> np.ndarray:
-    position = np.arange(max_len)[:, None]
-    frequency = np.exp(np.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-    table = np.zeros((max_len, d_model), np.float32)
-    table[:, 0::2] = np.sin(position * frequency)
-    table[:, 1::2] = np.cos(position * frequency[: d_model // 2])
-    return table
+    return {**define_cnn_and_mlp(nn), "transformer": Transformer}
 
 
 def batch_of(model: str, batch: int):
@@ -113,16 +100,21 @@ def optimizer(lib, name: str, params):
 
 
 # -- one step function per implementation ---------------------------------------------------------------
+def setup(lib, workload: str):
+    """(model on the GPU from the shared initial weights, inputs and target there, optimizer)."""
+    model_name, batch, opt_name = WORKLOADS[workload]
+    model = define(lib)[model_name]()
+    model.load_state_dict({k: lib.tensor(v) for k, v in initial_state(model_name).items()})
+    model.cuda()
+    X, y = (lib.tensor(a, device="cuda") for a in batch_of(model_name, batch))
+    return model, X, y, optimizer(lib, opt_name, model.parameters())
+
+
 def graphc_step(workload: str, impl: str):
     import graphc
 
-    model_name, batch, opt_name = WORKLOADS[workload]
-    model = define(graphc)[model_name]()
-    model.load_state_dict({k: graphc.tensor(v) for k, v in initial_state(model_name).items()})
-    model.cuda()
-    X, y = (graphc.tensor(a, device="cuda") for a in batch_of(model_name, batch))
-    step = graphc.compile_train_step(model, graphc.nn.CrossEntropyLoss(),
-                                     optimizer(graphc, opt_name, model.parameters()), X, y,
+    model, X, y, opt = setup(graphc, workload)
+    step = graphc.compile_train_step(model, graphc.nn.CrossEntropyLoss(), opt, X, y,
                                      cuda_graph=impl == "graphc")
     return (lambda: step(X, y)), step
 
@@ -130,12 +122,8 @@ def graphc_step(workload: str, impl: str):
 def torch_step(workload: str, impl: str):
     import torch
 
-    model_name, batch, opt_name = WORKLOADS[workload]
-    model = define(torch)[model_name]()
-    model.load_state_dict({k: torch.tensor(v) for k, v in initial_state(model_name).items()})
-    model.cuda()
-    X, y = (torch.tensor(a, device="cuda") for a in batch_of(model_name, batch))
-    loss_fn, opt = torch.nn.CrossEntropyLoss(), optimizer(torch, opt_name, model.parameters())
+    model, X, y, opt = setup(torch, workload)
+    loss_fn = torch.nn.CrossEntropyLoss()
     if impl == "torch.compile":
         model = torch.compile(model)
     elif impl == "torch.compile reduce-overhead":

@@ -355,19 +355,10 @@ def _reference(xp, node: Node, operands: list, observe=None) -> list:
 
 # -- the command ------------------------------------------------------------------------------------
 def add_arguments(parser) -> None:
-    from graphc import show
+    from graphc.report import add_model_arguments
 
     parser.description = __doc__.splitlines()[0]
-    parser.add_argument("target", nargs="?", metavar="FILE.py:NAME",
-                        help="a model file and class or factory (default: the tutorial MLP)")
-    parser.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]",
-                        help="an example input shape such as 64x1x28x28; repeat for more inputs")
-    parser.add_argument("--dtype", default="float32", metavar="DTYPE",
-                        help="dtype of inputs given without one")
-    parser.add_argument("--train", action="store_true",
-                        help="check the training step (the default for the tutorial MLP)")
-    parser.add_argument("--loss", default="cross_entropy", metavar="|".join(show.LOSSES))
-    parser.add_argument("--optim", default="sgd", metavar="|".join(show.OPTIMIZERS))
+    add_model_arguments(parser, "check")
     parser.add_argument("--levels", default="O0,O2", metavar="A,B",
                         help="the two optimization levels (or pass lists: use ';' between them)")
     parser.add_argument("--backends", default="numpy", metavar="A[,B]",
@@ -392,6 +383,7 @@ def run(args) -> int:
 def check_command(args) -> CheckResult:
     import graphc
     from graphc import nn, optim, show
+    from graphc.report import model_of
     from passes.pipeline import PassError, pass_names
     from runtime.backend import BACKENDS
 
@@ -406,17 +398,7 @@ def check_command(args) -> CheckResult:
         raise show.ShowError(str(err)) from None
     for backend in backends:
         show.check_choice("backend", backend, BACKENDS)
-    if args.target is None:
-        from graphc.train import MLP
-
-        model, name, train = MLP(28 * 28, (512, 512), 10), "the tutorial MLP", True
-        texts = args.input or ["64x1x28x28"]
-    else:
-        model, name = show.load_model(args.target)
-        train, texts = args.train, args.input
-    specs = [show.parse_input(text, args.dtype) for text in texts]
-    if not specs:
-        raise show.ShowError("give at least one --input shape, such as --input 64x1x28x28")
+    model, name, train, specs = model_of(args)
     graphc.manual_seed(args.seed)
     inputs = [_example(spec, None) for spec in specs]
     options = {"levels": levels, "backends": backends, "rtol": args.rtol, "atol": args.atol}

@@ -17,14 +17,26 @@ def examples():
     return module
 
 
+def step_feeds(step, model, inputs) -> dict:
+    """Everything the graph of compiled training step `step` is fed, by name: the inputs, the
+    model's parameters and buffers, the optimizer's hyper-parameters and first state."""
+    from graphc.compile import live_tensors
+    from graphc.differential import _Recorder
+
+    recorder = _Recorder()
+    step.variant.extra["program"].feeder(recorder).before(step.variant.extra["tensors"])
+    feeds = dict(recorder.arrays)
+    feeds.update(zip(step.variant.extra["inputs"], [x.numpy() for x in inputs]))
+    feeds.update((n, t.detach().numpy()) for n, t in live_tensors(model).items())
+    return feeds
+
+
 def zoo_steps():
     """(optimized training-step graph, what it is fed by name) of the tutorial MLP with SGD,
     momentum and Adam, LeNet, and the zoo's models (graphc.models): LeNet with BatchNorm,
     SmallAlexNet (with Dropout), SmallResNet, the LSTM and the Transformer classifiers."""
     import graphc
     from graphc import models, nn, optim
-    from graphc.compile import live_tensors
-    from graphc.differential import _Recorder
 
     mlp = examples().NeuralNetwork
     image, small = (4, 1, 28, 28), (4, 3, 32, 32)
@@ -50,9 +62,4 @@ def zoo_steps():
         y = graphc.randint(0, logits.shape[-1], tuple(logits.shape[:-1]))
         step = graphc.compile_train_step(model, nn.CrossEntropyLoss(),
                                          make_optimizer(model.parameters()), x, y)
-        recorder = _Recorder()
-        step.variant.extra["program"].feeder(recorder).before(step.variant.extra["tensors"])
-        feeds = dict(recorder.arrays)
-        feeds.update(zip(step.variant.extra["inputs"], [x.numpy(), y.numpy()]))
-        feeds.update((n, t.detach().numpy()) for n, t in live_tensors(model).items())
-        yield step.graph, feeds
+        yield step.graph, step_feeds(step, model, (x, y))

@@ -89,24 +89,28 @@ def skip_undefined(node, arrays):
     return [a[keep] for a in arrays]
 
 
-def test_every_elementwise_op_computes_what_its_reference_kernel_computes():
-    """The C expression of each elementwise op, on each dtype it takes, run on the host, against
-    the op's reference kernel on NumPy: NaN, infinities, signed zeros and ties included."""
-    cases = []
+def elementwise_cases():
+    """(op, dtype, its one-node graph's node, operands, the generated source) for every
+    elementwise op and every dtype it takes."""
     for op, opdef in sorted(OPS.items()):
         if not opdef.has(ELEMENTWISE):
             continue
         for dtype in DTYPES:
             node = node_for(op, dtype)
-            if node is None:
-                continue
-            arrays = skip_undefined(node, operand_grid(node))
-            (stage,) = codegen.node_stages(node)
-            kernel = hostcupy.ElementwiseKernel(hostcupy.HostCupy(), stage.source.in_params,
-                                                stage.source.out_params,
-                                                stage.source.operation, "k")
-            out = np.empty(arrays[0].shape, node.outputs[0].dtype)
-            cases.append((op, dtype, kernel, arrays, out, node))
+            if node is not None:
+                (stage,) = codegen.node_stages(node)
+                yield op, dtype, node, skip_undefined(node, operand_grid(node)), stage.source
+
+
+def test_every_elementwise_op_computes_what_its_reference_kernel_computes():
+    """The C expression of each elementwise op, on each dtype it takes, run on the host, against
+    the op's reference kernel on NumPy: NaN, infinities, signed zeros and ties included."""
+    cases = []
+    for op, dtype, node, arrays, source in elementwise_cases():
+        kernel = hostcupy.ElementwiseKernel(hostcupy.HostCupy(), source.in_params,
+                                            source.out_params, source.operation, "k")
+        out = np.empty(arrays[0].shape, node.outputs[0].dtype)
+        cases.append((op, dtype, kernel, arrays, out, node))
     units = [cuda_wrap.elementwise_unit(k.source, [1] * (len(a) + 1), hostcupy.KERNEL)
              for _, _, k, a, _, _ in cases]
     hostcupy.functions(units)  # one compiler run for all of them

@@ -14,20 +14,13 @@ cupy = pytest.importorskip("cupy")
 if not graphc.cuda.is_available():
     pytest.skip(f"no CUDA device: {graphc.cuda.unavailable_reason()}", allow_module_level=True)
 
-from cuda_models import examples, zoo_steps
-from test_cuda_codegen import (
-    DTYPES,
-    REDUCTION_CASES,
-    node_for,
-    operand_grid,
-    skip_undefined,
-)
+from cuda_models import examples, step_feeds, zoo_steps
+from test_cuda_codegen import REDUCTION_CASES, elementwise_cases
 
 from graphc import nn, optim
-from graphc.compile import live_tensors
-from graphc.differential import _Recorder, check
+from graphc.differential import check
 from ir.graph import Graph
-from ir.ops.registry import ELEMENTWISE, OPS
+from ir.ops.registry import OPS
 from ir.types import TensorType
 from passes.memory import plan_memory
 from runtime import Executable
@@ -48,24 +41,15 @@ def agree(got, want) -> bool:
 
 def test_every_elementwise_op_on_the_gpu_computes_what_its_reference_kernel_computes():
     wrong = []
-    for op, opdef in sorted(OPS.items()):
-        if not opdef.has(ELEMENTWISE):
-            continue
-        for dtype in DTYPES:
-            node = node_for(op, dtype)
-            if node is None:
-                continue
-            arrays = skip_undefined(node, operand_grid(node))
-            (stage,) = codegen.node_stages(node)
-            source = stage.source
-            kernel = cupy.ElementwiseKernel(source.in_params, source.out_params,
-                                            source.operation, "k", preamble=source.preamble)
-            out = cupy.empty(arrays[0].shape, node.outputs[0].dtype)
-            kernel(*[cupy.asarray(a) for a in arrays], out)
-            with np.errstate(all="ignore"):
-                want = np.asarray(opdef.impl(np, *arrays, **node.attrs))
-            if not agree(cupy.asnumpy(out), want):
-                wrong.append(f"{op}[{dtype}]")
+    for op, dtype, node, arrays, source in elementwise_cases():
+        kernel = cupy.ElementwiseKernel(source.in_params, source.out_params, source.operation,
+                                        "k", preamble=source.preamble)
+        out = cupy.empty(arrays[0].shape, node.outputs[0].dtype)
+        kernel(*[cupy.asarray(a) for a in arrays], out)
+        with np.errstate(all="ignore"):
+            want = np.asarray(OPS[op].impl(np, *arrays, **node.attrs))
+        if not agree(cupy.asnumpy(out), want):
+            wrong.append(f"{op}[{dtype}]")
     assert not wrong, wrong
 
 
@@ -88,15 +72,6 @@ def test_reductions_on_the_gpu(dtype):
         kernel(cupy.asarray(x), out, axis=s.axes, keepdims=s.keepdims)
         want = np.asarray(OPS[op].impl(np, x, **attrs))
         assert agree(cupy.asnumpy(out), want), (op, attrs)
-
-
-def feeds_of(step, model, X, y) -> dict:
-    recorder = _Recorder()
-    step.variant.extra["program"].feeder(recorder).before(step.variant.extra["tensors"])
-    feeds = dict(recorder.arrays)
-    feeds.update(zip(step.variant.extra["inputs"], [X.numpy(), y.numpy()]))
-    feeds.update((n, t.detach().numpy()) for n, t in live_tensors(model).items())
-    return feeds
 
 
 def run(graph, feeds, backend, steps=3, capture=None):
@@ -138,7 +113,7 @@ def tutorial(dtype=graphc.float32, loss=nn.CrossEntropyLoss):
         graphc.randn(64, 10, dtype=dtype)
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     step = graphc.compile_train_step(model, loss(), opt, X, y)
-    return step.graph, feeds_of(step, model, X, y)
+    return step.graph, step_feeds(step, model, (X, y))
 
 
 def test_the_tutorial_step_in_float64_on_the_gpu_equals_the_cpu_to_1e_10():

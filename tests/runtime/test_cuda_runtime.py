@@ -12,12 +12,11 @@ import shutil
 import hostcupy
 import numpy as np
 import pytest
-from cuda_models import examples
+from cuda_models import examples, step_feeds
 
 import graphc
 from graphc import models, nn, optim
-from graphc.compile import live_tensors
-from graphc.differential import KERNEL, _Recorder, check_graph
+from graphc.differential import KERNEL, check_graph
 from ir.builder import Builder
 from ir.graph import Graph
 from ir.types import TensorType
@@ -33,12 +32,7 @@ pytestmark = pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c+
 def step_graph(model, loss_fn, optimizer, X, y):
     """An optimized training-step graph and everything it is fed (by name)."""
     step = graphc.compile_train_step(model, loss_fn, optimizer, X, y)
-    recorder = _Recorder()
-    step.variant.extra["program"].feeder(recorder).before(step.variant.extra["tensors"])
-    feeds = dict(recorder.arrays)
-    feeds.update(zip(step.variant.extra["inputs"], [X.numpy(), y.numpy()]))
-    feeds.update((n, t.detach().numpy()) for n, t in live_tensors(model).items())
-    return step.graph, feeds
+    return step.graph, step_feeds(step, model, (X, y))
 
 
 def tutorial(loss=nn.CrossEntropyLoss, batch=8):
