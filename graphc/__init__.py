@@ -79,6 +79,7 @@ from graphc.tracing import TraceError, spec, trace
 from graphc import linalg, nn, optim
 from graphc.checkpoint import load, save
 from graphc.compile import compile, compile_train_step
+from graphc.differential import check
 from graphc.render import render
 from runtime.threads import get_num_threads, set_num_threads
 
@@ -99,6 +100,7 @@ __all__ = [  # and every name of graphc.functions
     "as_tensor",
     "bernoulli",
     "bool",
+    "check",
     "compile",
     "compile_train_step",
     "cuda",

@@ -18,6 +18,7 @@ import numpy as np
 
 from graphc import state
 from graphc import tensor_core as _tensor
+from graphc.device import array_module, device_of, move
 from ir.graph import Graph
 from ir.types import TensorType
 
@@ -237,12 +238,12 @@ def backward(root, gradient=None, retain_graph: bool = False, create_graph: bool
 
 
 def _seed(root, gradient) -> np.ndarray:
-    dtype = root._data.dtype
+    dtype, xp = root._data.dtype, array_module(root._data)
     if gradient is None:
         if root._data.size != 1:
             raise RuntimeError("grad can be implicitly created only for scalar outputs")
-        return np.ones(root._data.shape, dtype=dtype)
-    seed = np.asarray(gradient._storage() if isinstance(gradient, _tensor.Tensor) else gradient)
+        return xp.ones(root._data.shape, dtype=dtype)
+    seed = xp.asarray(gradient._storage() if isinstance(gradient, _tensor.Tensor) else gradient)
     if seed.shape != root._data.shape:
         raise RuntimeError(
             f"Mismatch in shape: grad_output[0] has a shape of {_tensor.Size(seed.shape)} and "
@@ -260,10 +261,11 @@ def _root_base(array):
 def _accumulate(leaf, grad, copy: bool = True) -> None:
     if grad.dtype != leaf._data.dtype:
         grad, copy = grad.astype(leaf._data.dtype), False
+    xp = array_module(grad)
     if leaf.grad is None or leaf.grad._data is None or leaf.grad._data.shape != grad.shape:
-        leaf.grad = _tensor.Tensor._wrap(np.array(grad, order="C", copy=True) if copy else grad)
+        leaf.grad = _tensor.Tensor._wrap(xp.array(grad, order="C", copy=True) if copy else grad)
     else:
-        np.add(leaf.grad._data, grad, out=leaf.grad._data)
+        xp.add(leaf.grad._data, grad, out=leaf.grad._data)
     for hook in list(_POST_ACCUMULATE_HOOKS.get(id(leaf), {}).values()):
         hook(leaf)
 
@@ -358,7 +360,12 @@ class _Plan:
 
         inputs = [_fetch(feed, order, leaves, seed) for feed in self.feeds]
         params = {name: _fetch(feed, order, leaves, seed) for name, feed in self.param_feeds}
-        return [*inputs, *params.values()], run_graph(self.backward, inputs, params)
+        xp = array_module(seed)  # the backward graph runs where the forward ran
+        if xp is not np:  # 0-d CPU operands (Python scalars) joined CUDA tensors there
+            where = device_of(seed)
+            inputs = [move(a, where) for a in inputs]
+            params = {name: move(a, where) for name, a in params.items()}
+        return [*inputs, *params.values()], run_graph(self.backward, inputs, params, xp)
 
 
 def _fetch(feed, order, leaves, seed):

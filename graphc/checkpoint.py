@@ -76,12 +76,13 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
          **kwargs):
     """Load what `save` wrote: Tensors (own memory) in the saved structure.
 
-    `f` is a path or a binary file object. `map_location` may name the CPU only (eager tensors
-    live there). A pickled object (a whole Module) loads only with `weights_only=False`.
+    `f` is a path or a binary file object. Tensors load onto the device they were saved from,
+    unless `map_location` (a device, or a dict from saved device names to devices) says
+    otherwise. A pickled object (a whole Module) loads only with `weights_only=False`.
     Raises FileNotFoundError for a missing file and CheckpointError, naming the file, for one that
     is truncated, corrupt or not a safetensors file.
     """
-    _check_map_location(map_location)
+    place = _placement(map_location)
     name, data = _read(f)
     metadata, arrays = _parse(name, data)
     if PICKLE_KEY in metadata:
@@ -94,9 +95,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
             )
         return _unpickle(metadata[PICKLE_KEY], arrays)
     if TREE_KEY not in metadata:
-        return OrderedDict((key, _tensor(array)) for key, array in arrays.items())
+        return OrderedDict((key, _tensor(array, place("cpu"))) for key, array in arrays.items())
     try:
-        return _decode(json.loads(metadata[TREE_KEY]), arrays)
+        return _decode(json.loads(metadata[TREE_KEY]), arrays, place)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"checkpoint '{name}' has a damaged structure header: {err}") from None
 
@@ -136,15 +137,33 @@ def _parse(name: str, data: bytes) -> tuple[dict, dict]:
     return metadata, arrays
 
 
-def _check_map_location(map_location) -> None:
-    """Eager tensors live on the CPU: a map_location may only name it (callables are not run)."""
+def _placement(map_location):
+    """The device a tensor saved from device `saved` (a name) loads onto, as a function;
+    checked at once for the devices `map_location` names (callables are not run)."""
     from graphc.device import check_eager_device
 
+    if isinstance(map_location, dict):
+        for target in map_location.values():
+            check_eager_device(target)
+        return lambda saved: _restore_device(map_location.get(saved, saved))
     if map_location is None or callable(map_location):
-        return
-    targets = map_location.values() if isinstance(map_location, dict) else [map_location]
-    for target in targets:
-        check_eager_device(target)
+        return _restore_device
+    target = check_eager_device(map_location)
+    return lambda saved: target
+
+
+def _restore_device(name: str):
+    """The saved device itself, with PyTorch's error where it does not exist here."""
+    from graphc import cuda
+    from graphc.device import check_eager_device
+
+    if name.startswith("cuda") and not cuda.is_available():
+        raise RuntimeError(
+            "Attempting to deserialize object on a CUDA device but graphc.cuda.is_available() "
+            "is False. If you are running on a CPU-only machine, please use graphc.load with "
+            "map_location=graphc.device('cpu') to map your storages to the CPU."
+        )
+    return check_eager_device(name)
 
 
 # -- pickled objects ---------------------------------------------------------------------------------
@@ -189,14 +208,14 @@ def _unpickle(text: str, arrays: dict):
 
 def _encode(obj, keypath: tuple, tensors: dict):
     """The JSON tree of `obj`; its tensors go into `tensors` under their joined key path."""
-    array = _as_array(obj)
+    array, where = _as_array(obj)
     if array is not None:
         key = ".".join(map(str, keypath)) or "tensor"
         base, n = key, 1
         while key in tensors:  # two paths that join to the same text: keep both
             key, n = f"{base}#{n}", n + 1
         tensors[key] = np.require(array, requirements="C")  # ascontiguousarray makes 0-d 1-d
-        return {"tensor": key}
+        return {"tensor": key} if where == "cpu" else {"tensor": key, "device": where}
     if isinstance(obj, dict):
         for k in obj:
             if not isinstance(k, (str, int)) or isinstance(k, bool):
@@ -212,35 +231,39 @@ def _encode(obj, keypath: tuple, tensors: dict):
     raise _NotATree(f"{type(obj).__name__} at {where} is not a tensor, dict, list or plain value")
 
 
-def _decode(node: dict, arrays: dict):
+def _decode(node: dict, arrays: dict, place):
+    if "tensor" in node:
+        return _tensor(arrays[node["tensor"]], place(node.get("device", "cpu")))
     (kind, body), = node.items()
-    if kind == "tensor":
-        return _tensor(arrays[body])
     if kind in ("dict", "ordered"):
-        pairs = [(k, _decode(v, arrays)) for k, v in body]
+        pairs = [(k, _decode(v, arrays, place)) for k, v in body]
         return OrderedDict(pairs) if kind == "ordered" else dict(pairs)
     if kind in ("list", "tuple"):
-        items = [_decode(v, arrays) for v in body]
+        items = [_decode(v, arrays, place) for v in body]
         return tuple(items) if kind == "tuple" else items
     if kind == "value":
         return body
     raise ValueError(f"unknown node kind '{kind}'")
 
 
-def _as_array(obj):
+def _as_array(obj) -> tuple:
+    """(a host array, the name of the device it came from), or (None, None)."""
     from graphc import Tensor
+    from graphc.device import CPU, move
 
     if isinstance(obj, Tensor):
-        return obj.detach().numpy()
+        storage = obj.detach()._storage()
+        return move(storage, CPU), str(obj.device)
     if isinstance(obj, np.ndarray):
-        return obj
-    return None
+        return obj, "cpu"
+    return None, None
 
 
-def _tensor(array: np.ndarray):
-    from graphc import from_numpy
+def _tensor(array: np.ndarray, device):
+    from graphc import Tensor
+    from graphc.device import move
 
-    return from_numpy(array)
+    return Tensor._wrap(move(array, device))
 
 
 # -- atomic write -----------------------------------------------------------------------------------

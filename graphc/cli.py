@@ -1,5 +1,6 @@
-"""The `graphc` command: `graphc train` (the main job), `graphc show` (pictures of a model) and
-`graphc report` (passes and memory of a compiled model)."""
+"""The `graphc` command: `graphc train` (the main job), `graphc show` (pictures of a model),
+`graphc report` (passes and memory of a compiled model) and `graphc check` (the differential
+checker)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ COMMANDS = {
     "train": ("graphc.train", "train the tutorial's MLP with a compiled training step"),
     "show": ("graphc.show", "trace a model and render or print its graphs"),
     "report": ("graphc.report", "what compiling did to a model and where its memory goes"),
+    "check": ("graphc.differential", "find the first value two levels or backends disagree on"),
 }
 
 

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphc.device import CPU, array_module, backend_name, device_of, same_device_error
 from graphc.optim.program import Entry, UpdateProgram, storage
 from ir.graph import Graph
+from ir.types import TensorType
 
 log = logging.getLogger("graphc.compile")
 CACHE_SIZE = 8  # compiled variants kept per compiled callable (least recently used dropped)
@@ -36,27 +38,33 @@ class CompiledInputError(ValueError):
 
 
 def compile(model, *example_inputs, opt_level=DEFAULT_LEVEL, freeze: bool = False,
-            strict: bool = False) -> CompiledModel:
+            strict: bool = False, cuda_graph: bool = True) -> CompiledModel:
     """Trace `model` on `example_inputs` and return a callable that runs the compiled graph.
 
     `opt_level`: 'O0', 'O1', 'O2' (default) or a pass list such as 'fold,cse,dce'. `freeze=True`
     (inference) folds the parameters into the graph as constants, as torch.compile's freezing:
-    later changes to them are not seen.
+    later changes to them are not seen. On a CUDA device a call replays one captured CUDA graph
+    where that is safe (torch.compile's mode="reduce-overhead"); `cuda_graph=False` launches
+    kernel by kernel.
     """
-    return CompiledModel(model, example_inputs, opt_level, freeze, strict)
+    return CompiledModel(model, example_inputs, opt_level, freeze, strict, cuda_graph)
 
 
 def compile_train_step(model, loss_fn, optimizer, *example_inputs, opt_level=DEFAULT_LEVEL,
-                       strict: bool = False, distributed: bool = False) -> TrainStep:
+                       strict: bool = False, distributed: bool = False,
+                       cuda_graph: bool = True) -> TrainStep:
     """Compile `loss_fn(model(*inputs), target)` plus backward and `optimizer`'s update.
 
     The last example input is the target; `step(X, y)` returns the loss as a 0-d Tensor.
     `distributed=True`, or a `DistributedDataParallel` model, averages the gradients over the
-    processes of `graphc.distributed` inside the step graph (bucketed all-reduces).
+    processes of `graphc.distributed` inside the step graph (bucketed all-reduces). On a CUDA
+    device the step replays one captured CUDA graph where that is safe (`cuda_graph=False`:
+    kernel by kernel).
     """
     if len(example_inputs) < 2:
         raise TypeError("compile_train_step needs example inputs and a target: (*inputs, target)")
-    return TrainStep(model, loss_fn, optimizer, example_inputs, opt_level, strict, distributed)
+    return TrainStep(model, loss_fn, optimizer, example_inputs, opt_level, strict, distributed,
+                     cuda_graph)
 
 
 @dataclass
@@ -86,7 +94,7 @@ class Variant:
         self.bound = arrays
 
 
-def build(graph: Graph, level=DEFAULT_LEVEL, backend: str = "numpy"):
+def build(graph: Graph, level=DEFAULT_LEVEL, backend: str = "numpy", capture: bool = True):
     """(optimized graph, PipelineResult, MemoryPlan, Executable) of `graph` at `level`."""
     from passes.memory import plan_memory
     from passes.pipeline import run_pipeline
@@ -94,28 +102,40 @@ def build(graph: Graph, level=DEFAULT_LEVEL, backend: str = "numpy"):
 
     result = run_pipeline(graph, level)
     plan = plan_memory(result.graph)
-    return result.graph, result, plan, Executable(result.graph, plan, backend)
+    return result.graph, result, plan, Executable(result.graph, plan, backend,
+                                                  capture=None if capture else False)
 
 
 class _Compiled:
     """Shared by CompiledModel and TrainStep: variants by mode and input signature."""
 
-    def __init__(self, model, example_inputs, opt_level, strict: bool):
+    def __init__(self, model, example_inputs, opt_level, strict: bool, cuda_graph: bool = True):
         from passes.pipeline import pass_names
 
         pass_names(opt_level)  # an unknown level fails here, in one line
         self.model = model
         self.opt_level = opt_level
         self.strict = strict
+        self.cuda_graph = cuda_graph
         self.example_inputs = example_inputs
         self._modules = list(model.modules()) if hasattr(model, "modules") else []
+        self._live = list(live_tensors(model).values())  # read at every call for their device
         self._variants: OrderedDict = OrderedDict()
         self._signature = _signature(_arrays(example_inputs, specs_ok=True))
         self._variant(self._signature, example_inputs)
 
     # -- variants ------------------------------------------------------------------------------
     def _key(self, signature) -> tuple:
-        return (tuple(m.training for m in self._modules), signature)
+        return (tuple(m.training for m in self._modules), signature, self._device())
+
+    def _device(self):
+        """The device the compiled graph runs on: its parameters' (else the example inputs')."""
+        live = self._live
+        if live:
+            return live[0].device
+        arrays = [x for x in _arrays(self.example_inputs, specs_ok=True) if hasattr(x, "ndim")
+                  and not isinstance(x, TensorType)]
+        return device_of(arrays[0]) if arrays else CPU
 
     def _variant(self, signature, examples) -> Variant:
         key = self._key(signature)
@@ -137,6 +157,11 @@ class _Compiled:
         if len(arrays) != len(self._signature):
             raise CompiledInputError(f"compiled for {len(self._signature)} input(s), "
                                      f"got {len(arrays)}")
+        where = self._device()
+        for i, array in enumerate(arrays):
+            if device_of(array) != where:
+                raise same_device_error(f"input {i}", device_of(array), where,
+                                        f"compiled {type(self.model).__name__}")
         signature = _signature(arrays)
         if self.strict and signature != self._signature:
             _refuse(signature, self._signature)
@@ -149,7 +174,8 @@ class _Compiled:
     def _finish(self, traced: Graph, source: Graph, trace_seconds: float, **extra) -> Variant:
         """Optimize, plan and load `source`; bind the model's parameters by graph name."""
         start = time.perf_counter()
-        graph, pipeline, plan, exe = build(source, self.opt_level)
+        graph, pipeline, plan, exe = build(source, self.opt_level, backend_name(self._device()),
+                                           self.cuda_graph)
         variant = Variant(traced, source, graph, pipeline, plan, exe, extra=extra)
         variant.timings.update(trace=trace_seconds, compile=time.perf_counter() - start)
         live = live_tensors(self.model)
@@ -182,9 +208,10 @@ class _Compiled:
 class CompiledModel(_Compiled):
     """`graphc.compile(model, *example_inputs)`: call it like the model; returns Tensors."""
 
-    def __init__(self, model, example_inputs, opt_level, freeze: bool, strict: bool):
+    def __init__(self, model, example_inputs, opt_level, freeze: bool, strict: bool,
+                 cuda_graph: bool = True):
         self.freeze = freeze
-        super().__init__(model, example_inputs, opt_level, strict)
+        super().__init__(model, example_inputs, opt_level, strict, cuda_graph)
 
     def _build(self, examples) -> Variant:
         import graphc
@@ -214,13 +241,13 @@ class TrainStep(_Compiled):
     """`step(X, y) -> loss`: forward, loss, backward and optimizer update as one compiled graph."""
 
     def __init__(self, model, loss_fn, optimizer, example_inputs, opt_level, strict: bool,
-                 distributed: bool = False):
+                 distributed: bool = False, cuda_graph: bool = True):
         from graphc.distributed.ddp import data_parallel
 
         self.loss_fn, self.optimizer = loss_fn, optimizer
         model, self.sync = data_parallel(model, distributed)
         self._parameters = [p for _, p in model.named_parameters()]  # read at every call
-        super().__init__(model, example_inputs, opt_level, strict)
+        super().__init__(model, example_inputs, opt_level, strict, cuda_graph)
 
     def _key(self, signature) -> tuple:
         groups = self.optimizer.param_groups
@@ -306,13 +333,13 @@ def _arrays(inputs, specs_ok: bool = False) -> list:
     """The arrays (or, for example inputs, specs) of Tensors and ndarrays given to a compiled
     callable."""
     from graphc import Tensor
-    from ir.types import TensorType
 
     arrays = []
     for i, x in enumerate(inputs):
         if isinstance(x, Tensor):
             arrays.append(storage(x))
-        elif isinstance(x, np.ndarray) or (specs_ok and isinstance(x, TensorType)):
+        elif (isinstance(x, np.ndarray) or array_module(x) is not np
+              or (specs_ok and isinstance(x, TensorType))):
             arrays.append(x)
         else:
             raise CompiledInputError(f"input {i} must be a Tensor or ndarray, got {type(x).__name__}")
@@ -324,14 +351,16 @@ def _signature(arrays) -> tuple:
 
 
 def _examples(inputs) -> list:
-    """Example inputs for tracing: Tensors and specs as they are, ndarrays as Tensors."""
-    from graphc import from_numpy
+    """Example inputs for tracing: Tensors and specs as they are, arrays as Tensors."""
+    from graphc import Tensor
 
-    return [from_numpy(x) if isinstance(x, np.ndarray) else x for x in inputs]
+    return [x if isinstance(x, (Tensor, TensorType)) else Tensor._wrap(x) for x in inputs]
 
 
 def _why(key: tuple, variants: OrderedDict) -> str:
     last = next(reversed(variants))
+    if key[2] != last[2]:
+        return f"the model on {key[2]}"
     if key[1:] != last[1:] and key[0] == last[0]:
         return f"new input or optimizer signature {key[1]}"
     return f"a new train()/eval() mode {key[0]}"
@@ -356,6 +385,6 @@ def live_tensors(model) -> dict:
 
 
 def _tensor(array):
-    from graphc import from_numpy
+    from graphc import Tensor
 
-    return from_numpy(array)  # the executable returns its own copies
+    return Tensor._wrap(array)  # the executable returns its own copies, on its device

@@ -8,14 +8,16 @@ import numpy as np
 
 from graphc import dispatch, state
 from graphc import tensor_core as _tensor
-from graphc.device import check_new_device
+from graphc.device import array_module, check_new_device, device_of, move
 from graphc.dtypes import BY_NAME, as_dtype, bool_, get_default_dtype, int64, scalar_dtype
 from graphc.tensor_shape import shape_args, size_args
 
 
 def finish(t, requires_grad: bool, device):
     """A new tensor `t` on `device` (or the default device), requiring grad if asked."""
-    check_new_device(device)
+    target = check_new_device(device)
+    if t._data is not None and t.device != target:  # made on the host, moved once
+        t = _tensor.Tensor._wrap(move(t._data, target))
     return t.requires_grad_() if requires_grad else t
 
 
@@ -44,12 +46,15 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False):
             return finish(data.clone() if dtype is None else dispatch.cast(data, dtype).clone(),
                           requires_grad, device)
         array = data._storage()
+        device = data.device if device is None else device
+    elif array_module(data) is not np:  # a CuPy array
+        array, device = data, device_of(data) if device is None else device
     else:
         array = np.asarray(data)
         if array.dtype == object:
             raise TypeError(f"could not convert {type(data).__name__} to a tensor")
     dtype = as_dtype(dtype) if dtype is not None else _infer_dtype(data, array)
-    t = _tensor.Tensor._wrap(np.array(array, dtype=dtype.np, copy=True))
+    t = _tensor.Tensor._wrap(array_module(array).array(array, dtype=dtype.np, copy=True))
     return finish(t, requires_grad, device)
 
 
@@ -107,15 +112,20 @@ empty = zeros
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad: bool = False):
-    return full(tuple(t.shape), fill_value, dtype or t.dtype, device, requires_grad)
+    """A tensor like `t` (its shape, dtype and device unless given) filled with `fill_value`."""
+    return full(tuple(t.shape), fill_value, dtype or t.dtype, like_device(t, device), requires_grad)
 
 
 def zeros_like(t, dtype=None, device=None, requires_grad: bool = False):
-    return full(tuple(t.shape), 0, dtype or t.dtype, device, requires_grad)
+    return full_like(t, 0, dtype, device, requires_grad)
 
 
 def ones_like(t, dtype=None, device=None, requires_grad: bool = False):
-    return full(tuple(t.shape), 1, dtype or t.dtype, device, requires_grad)
+    return full_like(t, 1, dtype, device, requires_grad)
+
+
+def like_device(t, device):
+    return device if device is not None or t.is_traced else t.device
 
 
 empty_like = zeros_like

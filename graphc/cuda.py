@@ -11,7 +11,8 @@ import importlib.util
 def unavailable_reason() -> str | None:
     """Why there is no CUDA device, or None when there is one."""
     if importlib.util.find_spec("cupy") is None:
-        return "CuPy is not installed (pip install 'graphc[gpu]')"
+        return ("CuPy is not installed (pip install 'graphc[gpu]' for CUDA 12, "
+                "'graphc[gpu-cuda13]' for CUDA 13)")
     try:
         import cupy
 

@@ -1,10 +1,18 @@
-"""`graphc.device`: eager tensors live in host memory; compiled executables choose their backend.
+"""`graphc.device`: where a tensor's array lives. CPU tensors hold NumPy arrays, CUDA tensors
+CuPy arrays; eager ops run the same reference kernels on either (`array_module`), compiled graphs
+run on the backend of their parameters' device.
 
 PyTorch's device names parse (`cpu`, `cuda:0`, `mps`), so the device lines of tutorials run; a
-tensor on anything but the CPU is refused with the reason (no CuPy, no GPU, no such backend).
+device graphc cannot use is refused with the reason (no CuPy, no GPU, no MPS backend). CuPy is
+imported only when a CUDA device is asked for: a CuPy array can only exist once it is, so
+`array_module` merely looks it up.
 """
 
 from __future__ import annotations
+
+import sys
+
+import numpy as np
 
 from graphc import state
 
@@ -52,13 +60,15 @@ class device:
 
 
 CPU = device("cpu")
+CUDA = device("cuda", 0)
 
 
 def check_eager_device(spec) -> device:
-    """The device for an eager tensor: only the CPU holds eager tensors."""
+    """The device `spec` names, as tensors report it (`cuda` is `cuda:0`); a RuntimeError with
+    the reason when graphc cannot put tensors there."""
     dev = device(spec)
     if dev.type == "cpu":
-        return dev
+        return CPU
     if dev.type == "mps":
         raise RuntimeError("graphc has no MPS backend (graphc.backends.mps.is_available() is "
                            "False); use device='cpu'")
@@ -67,17 +77,54 @@ def check_eager_device(spec) -> device:
     if not cuda.is_available():
         raise RuntimeError(f"graphc has no CUDA device: {cuda.unavailable_reason()}; "
                            "use device='cpu'")
-    raise RuntimeError(
-        f"graphc eager tensors live on the CPU; got device '{dev}'. Run on the GPU by compiling: "
-        "graphc.compile(model, ...) / graphc.compile_train_step(..., backend='cupy')."
-    )
+    if dev.index not in (None, 0):
+        raise RuntimeError(f"CUDA error: invalid device ordinal (graphc uses one GPU, cuda:0; "
+                           f"got '{dev}')")
+    return CUDA
 
 
-def check_new_device(spec) -> None:
-    """Check the device a new tensor is asked for (None: the default device)."""
+def check_new_device(spec) -> device:
+    """The device a new tensor is asked for (None: the default device), checked."""
     spec = spec if spec is not None else state.default_device
-    if spec is not None:
-        check_eager_device(spec)
+    return CPU if spec is None else check_eager_device(spec)
+
+
+def array_module(array):
+    """`numpy`, or `cupy` for a CuPy array: the array module an eager kernel runs with."""
+    if type(array) is np.ndarray:
+        return np
+    cupy = sys.modules.get("cupy")
+    return cupy if cupy is not None and isinstance(array, cupy.ndarray) else np
+
+
+def device_of(array) -> device:
+    """The device holding `array`."""
+    return CPU if array_module(array) is np else CUDA
+
+
+def move(array, dev: device):
+    """`array` on device `dev`: itself if it is there already, else a copy."""
+    here = device_of(array)
+    if here == dev:
+        return array
+    if dev.type == "cpu":
+        return array_module(array).asnumpy(array)
+    import cupy
+
+    return cupy.asarray(array)
+
+
+def backend_name(dev: device) -> str:
+    """The runtime backend that runs compiled graphs on `dev`."""
+    return "cupy" if dev.type == "cuda" else "numpy"
+
+
+def same_device_error(what: str, dev: device, others: device, method: str) -> RuntimeError:
+    """PyTorch's error for operands on different devices."""
+    return RuntimeError(
+        f"Expected all tensors to be on the same device, but got {what} is on {dev}, different "
+        f"from other tensors on {others} (when checking argument in method {method})"
+    )
 
 
 def set_default_device(spec) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from graphc import autograd, state, tracing
 from graphc import tensor_core as _tensor
+from graphc.device import array_module, device_of, move, same_device_error
 from graphc.dtypes import as_dtype, bool_, result_type
 from ir.errors import ShapeError
 from ir.ops.registry import NONDIFFERENTIABLE, SHAPE, get_op
@@ -52,20 +53,40 @@ def _infer(op: str, arrays, attrs: dict):
 def _eager_apply(op: str, tensors, attrs: dict):
     arrays = [t._data if t._data is not None else t._storage() for t in tensors]
     full, dtypes, is_view, opdef = _infer(op, arrays, attrs)
-    result = opdef.impl(np, *arrays, **full)
+    xp = np
+    if any(type(a) is not np.ndarray for a in arrays):
+        xp, arrays = _on_one_device(op, arrays)
+    result = opdef.impl(xp, *arrays, **full)
     results = result if isinstance(result, tuple) else (result,)
     outs = []
     for array, dt in zip(results, dtypes):
         if type(array) is not np.ndarray or array.dtype != dt:
-            array = np.asarray(array).astype(dt, copy=False)
+            array = xp.asarray(array).astype(dt, copy=False)
         # A result that views its input shares its version counter: in-place changes to either
         # are seen by autograd's checks on both.
-        view = is_view and array.base is not None and np.may_share_memory(array, arrays[0])
+        view = is_view and array.base is not None and xp.may_share_memory(array, arrays[0])
         outs.append(_tensor.Tensor._wrap(array, tensors[0]._vc if view else None))
     recording = state.grad_enabled and not opdef.has(NONDIFFERENTIABLE)
     if recording and any(t._requires_grad for t in tensors):
         autograd.record(op, full, tensors, outs)
     return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def _on_one_device(op: str, arrays):
+    """(array module, arrays) for operands on one device. As in PyTorch, 0-d CPU operands (the
+    Python scalars of `x * 2`) join a CUDA tensor; anything else on another device is an error
+    naming it."""
+    devices = [device_of(a) for a in arrays]
+    target = next((d for d in devices if d.type != "cpu"), devices[0])
+    moved = []
+    for k, (array, dev) in enumerate(zip(arrays, devices)):
+        if dev != target:
+            if array.ndim != 0:
+                name = ("self", "other")[k] if len(arrays) == 2 else f"argument #{k + 1}"
+                raise same_device_error(name, dev, target, op)
+            array = move(array, target)
+        moved.append(array)
+    return array_module(moved[0]), moved
 
 
 # -- promotion helpers ---------------------------------------------------------------------------

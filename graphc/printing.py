@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from graphc.device import CPU, move
 from graphc.dtypes import get_default_dtype
 
 PRECISION, THRESHOLD, EDGEITEMS, LINEWIDTH = 4, 1000, 3, 80
@@ -90,6 +91,9 @@ def tensor_repr(t) -> str:
         return f"tensor(<traced %{t._value.name}: {t._value.type}>)"
     a = t._data
     prefix, suffixes = "tensor(", []
+    if t.device.type != "cpu":  # printed from a host copy, as PyTorch does
+        a = move(a, CPU)
+        suffixes.append(f"device='{t.device}'")
     if a.size == 0:
         body = "[]"
         if a.ndim != 1:

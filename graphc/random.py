@@ -12,7 +12,7 @@ import numpy as np
 
 from graphc import dispatch, state, tracing
 from graphc import tensor_core as _tensor
-from graphc.creation import finish
+from graphc.creation import finish, like_device
 from graphc.dtypes import as_dtype, get_default_dtype
 from graphc.tensor_shape import size_args
 
@@ -36,11 +36,13 @@ def next_key() -> int:
     return int(_generator.integers(0, 2**63 - 1))
 
 
-def key_tensor():
-    """A random key tensor: an int64[] constant eagerly, a fresh graph input while tracing."""
+def key_tensor(device=None):
+    """A random key tensor: an int64[] constant eagerly (on `device`, where the random op
+    runs), a fresh graph input while tracing."""
     if state.trace is not None:
         return state.trace.random_key()
-    return _tensor.Tensor._wrap(np.array(next_key(), dtype=np.int64))
+    key = _tensor.Tensor._wrap(np.array(next_key(), dtype=np.int64))
+    return key if device is None else key.to(device)
 
 
 def _eager_only(name: str) -> None:
@@ -107,24 +109,32 @@ def randperm(n: int, dtype=None, device=None, requires_grad: bool = False):
 
 
 def rand_like(t, dtype=None, device=None, requires_grad: bool = False):
-    return rand(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
+    return rand(t.shape, dtype=dtype or t.dtype, device=like_device(t, device),
+                requires_grad=requires_grad)
 
 
 def randn_like(t, dtype=None, device=None, requires_grad: bool = False):
-    return randn(t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
+    return randn(t.shape, dtype=dtype or t.dtype, device=like_device(t, device),
+                 requires_grad=requires_grad)
 
 
 # -- sampling from distributions: key-driven, so the same code runs eagerly and traced ------------
-def uniform_like(shape, dtype=None):
+def _device(t):
+    """Where samples for `t` are drawn: its device (none while tracing)."""
+    return None if t.is_traced else t.device
+
+
+def uniform_like(shape, dtype=None, device=None):
     """Uniform [0, 1) samples from a fresh random key (a graph input while tracing)."""
     dtype = as_dtype(dtype or get_default_dtype())
-    return dispatch.apply("random_uniform", key_tensor(), shape=tuple(shape), dtype=dtype.name)
+    return dispatch.apply("random_uniform", key_tensor(device), shape=tuple(shape),
+                          dtype=dtype.name)
 
 
-def standard_normal(shape, dtype=None):
+def standard_normal(shape, dtype=None, device=None):
     """Standard normal samples by the Box-Muller transform of two uniform draws."""
     dtype = as_dtype(dtype or get_default_dtype())
-    u = uniform_like((2, *shape), "float64" if dtype.itemsize > 4 else "float32")
+    u = uniform_like((2, *shape), "float64" if dtype.itemsize > 4 else "float32", device)
     radius = (-2.0 * (1.0 - u[0]).log()).sqrt()  # 1 - u is in (0, 1]: log never sees 0
     z = radius * (u[1] * (2 * math.pi)).cos()
     return dispatch.cast(z, dtype)
@@ -133,7 +143,8 @@ def standard_normal(shape, dtype=None):
 def bernoulli(input, p=None, *, generator=None):
     """1 with probability `input` (or `p`) per element, else 0, in input's dtype."""
     probs = input if p is None else p
-    u = uniform_like(input.shape, input.dtype if input.dtype.is_floating_point else None)
+    u = uniform_like(input.shape, input.dtype if input.dtype.is_floating_point else None,
+                     _device(input))
     return dispatch.cast(u < probs, input.dtype)
 
 
@@ -146,7 +157,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
         like = next(t for t in (mean, std) if isinstance(t, _tensor.Tensor))
         if not like.dtype.is_floating_point:
             raise RuntimeError("normal expects floating point tensors for mean and std")
-        z = standard_normal(np.broadcast_shapes(*shapes), like.dtype)
+        z = standard_normal(np.broadcast_shapes(*shapes), like.dtype, _device(like))
     else:
         if size is None:
             raise TypeError("normal() with numbers for mean and std needs a size")
@@ -176,9 +187,11 @@ def multinomial(input, num_samples: int, replacement: bool = False, *, generator
     rows = input.reshape(-1, n)
     if replacement:
         cdf = rows.cumsum(-1)
-        u = uniform_like((rows.shape[0], num_samples), input.dtype) * cdf[:, -1:]
+        u = uniform_like((rows.shape[0], num_samples), input.dtype, _device(input)) * \
+            cdf[:, -1:]
         picked = (cdf.unsqueeze(1) <= u.unsqueeze(-1)).sum(-1).clamp(max=n - 1)
     else:
-        gumbel = -(-uniform_like(rows.shape, input.dtype).clamp(min=1e-20).log()).log()
+        gumbel = -(-uniform_like(rows.shape, input.dtype, _device(input)).clamp(min=1e-20)
+                   .log()).log()
         picked = (rows.log() + gumbel).topk(num_samples, -1).indices
     return picked.reshape(*input.shape[:-1], num_samples)

@@ -90,10 +90,11 @@ def _value_line(value) -> str:
 
 
 # -- the command ------------------------------------------------------------------------------------
-def add_arguments(parser) -> None:
+def add_model_arguments(parser, verb: str) -> None:
+    """The model options `graphc report` and `graphc check` share: FILE.py:NAME (default: the
+    tutorial MLP's training step), --input, --dtype, --train, --loss, --optim."""
     from graphc import show
 
-    parser.description = __doc__.splitlines()[0]
     parser.add_argument("target", nargs="?", metavar="FILE.py:NAME",
                         help="a model file and class or factory (default: the tutorial MLP)")
     parser.add_argument("--input", action="append", default=[], metavar="SHAPE[:DTYPE]",
@@ -101,9 +102,33 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", default="float32", metavar="DTYPE",
                         help="dtype of inputs given without one")
     parser.add_argument("--train", action="store_true",
-                        help="report the training step (the default for the tutorial MLP)")
+                        help=f"{verb} the training step (the default for the tutorial MLP)")
     parser.add_argument("--loss", default="cross_entropy", metavar="|".join(show.LOSSES))
     parser.add_argument("--optim", default="sgd", metavar="|".join(show.OPTIMIZERS))
+
+
+def model_of(args) -> tuple:
+    """(model, its name, whether the training step is wanted, input specs) from the options of
+    `add_model_arguments`; a ShowError for a bad one."""
+    from graphc import show
+
+    if args.target is None:
+        from graphc.train import MLP
+
+        model, name, train = MLP(28 * 28, (512, 512), 10), "the tutorial MLP", True
+        texts = args.input or ["64x1x28x28"]
+    else:
+        model, name = show.load_model(args.target)
+        train, texts = args.train, args.input
+    specs = [show.parse_input(text, args.dtype) for text in texts]
+    if not specs:
+        raise show.ShowError("give at least one --input shape, such as --input 64x1x28x28")
+    return model, name, train, specs
+
+
+def add_arguments(parser) -> None:
+    parser.description = __doc__.splitlines()[0]
+    add_model_arguments(parser, "report")
     parser.add_argument("--level", default="O2", metavar="O0|O1|O2|PASSES",
                         help="optimization level or pass list")
     parser.add_argument("--out", metavar="DIR", help="also write DIR/memory.svg")
@@ -129,17 +154,7 @@ def report(args) -> int:
         pass_names(args.level)
     except PassError as err:
         raise show.ShowError(str(err)) from None
-    if args.target is None:
-        from graphc.train import MLP
-
-        model, name, train = MLP(28 * 28, (512, 512), 10), "the tutorial MLP", True
-        inputs = args.input or ["64x1x28x28"]
-    else:
-        model, name = show.load_model(args.target)
-        train, inputs = args.train, args.input
-    specs = [show.parse_input(text, args.dtype) for text in inputs]
-    if not specs:
-        raise show.ShowError("give at least one --input shape, such as --input 64x1x28x28")
+    model, name, train, specs = model_of(args)
     if train:
         forward = show.call_user(f"failed to trace {name}", graphc.trace, model, *specs)
         compiled = show.build_step(graphc, model, name, specs, forward, args, level=args.level)

@@ -12,7 +12,7 @@ import copy
 import numpy as np
 
 from graphc import autograd, creation, dispatch, tracing
-from graphc.device import CPU, check_eager_device, device
+from graphc.device import CPU, check_eager_device, device, device_of, move
 from graphc.dtypes import BY_NAME, BY_NUMPY, TYPE_NAMES, get_default_dtype
 from graphc.tensor_math import MathMixin
 from graphc.tensor_matrix import MatrixMixin
@@ -112,13 +112,15 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
 
     @property
     def device(self) -> device:
-        return CPU
+        return device_of(self._data) if self._data is not None else CPU
 
     @property
     def ndim(self) -> int:
         return len(self._data.shape if self._data is not None else self._value.shape)
 
-    is_cuda = False
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
 
     def dim(self) -> int:
         return self.ndim
@@ -152,6 +154,7 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
     def numpy(self) -> np.ndarray:
         """The eager storage array itself (shared memory)."""
         self._check_concrete("numpy()")
+        self._check_host()
         if self._requires_grad:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. "
@@ -173,6 +176,7 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
 
     def __array__(self, dtype=None, copy=None):
         self._check_concrete("conversion to a NumPy array")
+        self._check_host()
         return self._data if dtype is None else self._data.astype(dtype)
 
     def __bool__(self) -> bool:
@@ -216,6 +220,11 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
     def _check_concrete(self, what: str) -> None:
         if self._data is None:
             raise tracing.TraceError.for_value(self, what)
+
+    def _check_host(self) -> None:
+        if type(self._data) is not np.ndarray and self.device.type != "cpu":
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
 
     # -- autograd ----------------------------------------------------------------------------------
     @property
@@ -280,6 +289,13 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
     def data(self, other: Tensor) -> None:
         self._data = other._storage() if isinstance(other, Tensor) else np.asarray(other)
 
+    def _move_storage(self, target) -> None:
+        """Put this tensor's storage (and gradient) on `target` in place: what Module.to does to
+        parameters, which stay the same objects (as optimizers and compiled steps hold them)."""
+        self._data = move(self._storage(), target)
+        if self.grad is not None and self.grad._data is not None:
+            self.grad._data = move(self.grad._data, target)
+
     def __deepcopy__(self, memo):
         if self._grad_fn is not None:
             raise RuntimeError(
@@ -297,24 +313,39 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
 
     # -- dtype and device --------------------------------------------------------------------------
     def to(self, *args, **kwargs) -> Tensor:
-        """`to(dtype)`, `to(device)`, `to(device, dtype)` or `to(other_tensor)`."""
-        dtype = kwargs.pop("dtype", None)
+        """`to(dtype)`, `to(device)`, `to(device, dtype)` or `to(other_tensor)`; a copy on another
+        device (this tensor when nothing changes)."""
+        dtype, target = kwargs.pop("dtype", None), None
+        kwargs.pop("non_blocking", None)  # copies are synchronous here
+        kwargs.pop("copy", None)
         for arg in (*args, kwargs.pop("device", None)):
             if arg is None:
                 continue
             if isinstance(arg, Tensor):
-                dtype = arg.dtype
-            elif isinstance(arg, (str, device)):
-                check_eager_device(arg)
+                dtype, target = arg.dtype, arg.device
+            elif isinstance(arg, (str, device, int)) and not isinstance(arg, bool):
+                target = check_eager_device(arg)
             else:
                 dtype = arg
-        return self if dtype is None else dispatch.cast(self, dtype)
+        out = self if dtype is None else dispatch.cast(self, dtype)
+        return out if target is None else out._moved(target)
+
+    def _moved(self, target) -> Tensor:
+        if self._data is None or self.device == target:
+            return self
+        if self._requires_grad:
+            raise RuntimeError(
+                "graphc cannot move a tensor that requires grad to another device (its gradient "
+                "would not flow back); create it there (device=...) or move a module's "
+                "parameters with module.to(device)"
+            )
+        return Tensor._wrap(move(self._data, target))
 
     def cpu(self) -> Tensor:
-        return self
+        return self.to("cpu")
 
-    def cuda(self, *args, **kwargs) -> Tensor:
-        check_eager_device("cuda")
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        return self.to("cuda" if device is None else device)
 
     def type(self, dtype=None):
         """`type()` names the tensor type; `type(dtype)` converts."""
@@ -366,7 +397,8 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
     # -- new tensors like this one ----------------------------------------------------------------
     def new_full(self, size, fill_value, dtype=None, device=None,
                  requires_grad: bool = False) -> Tensor:
-        return creation.full(size, fill_value, dtype or self.dtype, device,
+        return creation.full(size, fill_value, dtype or self.dtype,
+                             device if device is not None or self.is_traced else self.device,
                              requires_grad=requires_grad)
 
     def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -378,7 +410,9 @@ class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, 
         return self.new_full(shape_args(size), 1, dtype, device, requires_grad)
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-        return creation.tensor(data, dtype or self.dtype, device, requires_grad=requires_grad)
+        return creation.tensor(data, dtype or self.dtype,
+                               device if device is not None or self.is_traced else self.device,
+                               requires_grad=requires_grad)
 
     # -- composites graphc.nn defines --------------------------------------------------------------
     def softmax(self, dim: int, dtype=None) -> Tensor:

@@ -8,6 +8,7 @@ from numbers import Number
 import numpy as np
 
 from graphc import autograd, dispatch, state
+from graphc.device import array_module, device_of, move
 from graphc.dtypes import TYPE_NAMES, bool_, get_default_dtype, int64
 from graphc.tensor_shape import axis_index, normalize_axes
 
@@ -343,6 +344,8 @@ class MathMixin:
 
     def copy_(self, src):
         src = src if isinstance(src, MathMixin) else dispatch.scalar(src, self.dtype)
+        if not self.is_traced and not src.is_traced and src.device != self.device:
+            src = src.detach().to(self.device)  # copy_ crosses devices, as in PyTorch
         return self._assign(dispatch.cast(src, self.dtype).expand(self.shape))
 
     def fill_(self, value):
@@ -407,8 +410,9 @@ class MathMixin:
             self._data, self._vc = result._data, result._vc
             self._grad_fn, self._out_index = result._grad_fn, result._out_index
             self._requires_grad = True
-        else:
-            np.copyto(self._data, result._storage())
+        else:  # (results made on the host, such as init's random draws, move over)
+            array = move(result._storage(), device_of(self._data))
+            array_module(self._data).copyto(self._data, array)
             self._vc[0] += 1
         return self
 
@@ -422,7 +426,7 @@ def write_out(name: str, result, out):
             "differentiation, but one of the arguments requires grad."
         )
     if tuple(out.shape) != tuple(result.shape) and out._data is not None:
-        out._data = np.empty(tuple(result.shape), dtype=out.dtype.np)
+        out._data = array_module(out._data).empty(tuple(result.shape), dtype=out.dtype.np)
     return out._assign(result)
 
 

@@ -17,8 +17,9 @@ import numpy as np
 
 from ir.graph import Graph
 from runtime.backend import Backend, get_backend
+from runtime.capture import StepCapture
 from runtime.interpreter import ExecutionError, check_array
-from runtime.program import Program
+from runtime.staging import Staging
 from runtime.threads import configure_threads
 
 
@@ -28,9 +29,15 @@ class Executable:
     `inputs` are the graph's user inputs in order (not the random keys, which take the ints of
     `keys`), `params` maps parameter names to the caller's arrays: the parameters' own storage,
     which updates write into. Not reentrant: one run at a time.
+
+    On a device backend, inputs and parameters are bound as `runtime.staging` says (host arrays
+    copied in before each run, in one transfer) and from the second run on, the whole run is
+    one captured CUDA graph where that is safe (`runtime.capture`; `capture=False` turns it
+    off).
     """
 
-    def __init__(self, graph: Graph, plan, backend: str | Backend = "numpy"):
+    def __init__(self, graph: Graph, plan, backend: str | Backend = "numpy",
+                 capture: bool | None = None):
         graph.verify()
         if plan.graph is not graph:
             raise ValueError(f"the memory plan is for graph '{plan.graph.name}', not this one")
@@ -42,7 +49,7 @@ class Executable:
         # Debug mode poisons the arena before every run (all bits set: NaN in floats), so a
         # kernel reading memory nothing wrote this run shows up as NaN instead of going unseen.
         self.poison = os.environ.get("GRAPHC_DEBUG", "") not in ("", "0")
-        self.program = program = Program(graph, self.plan, self.backend, self.arena)
+        self.program = program = self.backend.program(graph, self.plan, self.arena)
         slot = program.slot
         self._inputs = [(slot[v], v) for v in graph.user_inputs()]
         self._keys = [(slot[v], v) for v in graph.random_keys]
@@ -56,6 +63,13 @@ class Executable:
         params = {id(self.plan.buffer_of[p]) for p in graph.params}
         self._guarded = any(id(self.plan.buffer_of[v]) in params for p, v in graph.updates
                             if p not in self.plan.in_place_updates)
+        self._staging = None
+        self._capture = StepCapture(self.backend, graph, program, capture)
+        if self.backend.device:
+            self._staging = Staging(self.backend, program.env)
+            # Results are copied inside the (captured) run into buffers of their own.
+            self._results = [self.backend.empty(v.shape, v.dtype) for v in graph.outputs]
+            self._updated = {slot[p] for p, _ in graph.updates}
 
     def __call__(self, inputs: Sequence = (), params: Mapping | None = None, keys=()) -> list:
         """Feed the user inputs (in order) and every parameter (by name), then run."""
@@ -75,9 +89,8 @@ class Executable:
             expected = ", ".join(f"{v.name}: {v.type}" for _, v in self._inputs)
             raise ExecutionError(f"graph '{self.graph.name}' takes {len(self._inputs)} "
                                  f"input(s) ({expected}), got {len(inputs)}")
-        env, to_device = self.program.env, self.backend.to_device
         for (s, value), array in zip(self._inputs, inputs):
-            env[s] = to_device(check_array(value, array, "input"))
+            self._bind(s, value, check_array(value, array, "input"))
             self._unbound.discard(value.name)
 
     def feed(self, name: str, array) -> None:
@@ -88,11 +101,19 @@ class Executable:
             raise ExecutionError(f"graph '{self.graph.name}' has no input or parameter '{name}'")
         s, value = entry
         role = "parameter" if value.kind == "param" else "input"
-        self.program.env[s] = self.backend.to_device(check_array(value, array, role))
+        self._bind(s, value, check_array(value, array, role))
         self._unbound.discard(name)
 
-    def run(self, keys=()) -> list:
-        """Run once with what is bound and fresh random `keys`; return copies of the outputs."""
+    def _bind(self, s: int, value, array) -> None:
+        if self._staging is not None:
+            self._staging.bind(s, value, array)
+        else:
+            self.program.env[s] = self.backend.to_device(array)
+
+    def run(self, keys=(), observe=None) -> list:
+        """Run once with what is bound and fresh random `keys`; return copies of the outputs.
+
+        `observe(node, inputs, outputs)` sees every kernel call (see `Program.run`)."""
         if self._unbound:
             raise ExecutionError(f"graph '{self.graph.name}' needs a value for "
                                  f"{', '.join(sorted(self._unbound))} before it can run")
@@ -107,10 +128,26 @@ class Executable:
                 raise ExecutionError(f"random key '{value.name}' must be an int, got {key!r}")
             holder.fill(int(key))
             env[s] = holder
-        self.program.run()
-        outputs = [self.backend.copy(env[s]) for s in self._outputs]
+        if self._staging is None:
+            self.program.run(observe)
+            outputs = [self.backend.copy(env[s]) for s in self._outputs]
+            self._write_updates(env)
+            return outputs
+        self._staging.before_run()
+        if observe is None:
+            self._capture.run(self._device_run)
+        else:
+            self._device_run(observe)
+        self._staging.after_run(self._updated)
+        return [self.backend.copy(result) for result in self._results]
+
+    def _device_run(self, observe=None) -> None:
+        """One run on a device backend: kernels, results into their buffers, updates."""
+        env = self.program.env
+        self.program.run(observe)
+        for result, s in zip(self._results, self._outputs):
+            self.backend.copy_into(result, env[s])
         self._write_updates(env)
-        return outputs
 
     def _write_updates(self, env: list) -> None:
         copies = [(env[p], env[v]) for p, v in self._copies]
@@ -124,6 +161,11 @@ class Executable:
     def kernels(self) -> int:
         """Kernel calls per run (views of arrays that never change cost none)."""
         return len(self.program.steps)
+
+    @property
+    def captured(self) -> bool:
+        """Whether runs replay a captured CUDA graph (see `runtime.capture`)."""
+        return self._capture.captured
 
     def __repr__(self) -> str:
         return (f"<Executable '{self.graph.name}' on {self.backend.name}: {self.kernels} kernel "

@@ -12,6 +12,7 @@ workspace, its results written straight into the node's buffers.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from ir.errors import ExecutionError
 from ir.graph import Graph, Node, Value, describe_location
@@ -139,11 +140,17 @@ class Program:
 
         return views
 
-    def run(self) -> None:
+    def run(self, observe: Callable | None = None) -> None:
+        """Run every step; `observe(node, inputs, outputs)` (debugging) sees each node's operands
+        as they were before it ran (copies: it may overwrite them) and its results after."""
         index = 0
         try:
-            for index, step in enumerate(self.steps):
-                step()
+            if observe is None:
+                for index, step in enumerate(self.steps):
+                    step()
+            else:
+                for index, step in enumerate(self.steps):
+                    self._observed(step, self.nodes[index], observe)
         except ExecutionError:
             raise
         except Exception as err:
@@ -152,6 +159,13 @@ class Program:
                 f"while executing {node!r}{describe_location(node.meta)}: "
                 f"{type(err).__name__}: {err}"
             ) from err
+
+
+    def _observed(self, step, node: Node, observe: Callable) -> None:
+        env, slot, copy = self.env, self.slot, self.backend.copy
+        inputs = [copy(env[slot[v]]) for v in node.inputs]
+        step()
+        observe(node, inputs, [env[slot[v]] for v in node.outputs])
 
 
 class FusedKernel:

@@ -289,3 +289,14 @@ class Parity:
 @pytest.fixture(scope="session")
 def parity():
     return Parity(pytest.importorskip("torch"))
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch):
+    """A fake CuPy on the host (tests/runtime/fakecupy.py): graphc sees one GPU, cuda:0."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "runtime"))
+    import fakecupy
+
+    return fakecupy.install(monkeypatch)

@@ -140,7 +140,7 @@ class PReLU(Module):
         self.num_parameters = num_parameters
         self.init = init
         dtype = layer_dtype(dtype, device)
-        self.weight = Parameter(graphc.empty((num_parameters,), dtype=dtype))
+        self.weight = Parameter(graphc.empty((num_parameters,), dtype=dtype, device=device))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 import graphc
-from graphc.creation import layer_dtype
+from graphc.creation import layer_dtype, like_device
 from graphc.dispatch import apply
 from graphc.nn import functional as F
 from graphc.nn import init
@@ -34,7 +34,8 @@ def additive_mask(mask, dtype, name: str = "attn_mask"):
     if mask is None:
         return None
     if mask.dtype is graphc.bool:
-        return graphc.zeros(tuple(mask.shape), dtype=dtype).masked_fill(mask, float("-inf"))
+        return graphc.zeros(tuple(mask.shape), dtype=dtype,
+                            device=like_device(mask, None)).masked_fill(mask, float("-inf"))
     if not mask.dtype.is_floating_point:
         raise user_error(AssertionError, f"only bool and floating types of {name} are supported")
     return mask
@@ -169,7 +170,8 @@ def multi_head_attention_forward(
     k = k.reshape((k.shape[0], batch * num_heads, head_dim)).transpose(0, 1)
     v = v.reshape((v.shape[0], batch * num_heads, head_dim)).transpose(0, 1)
     if add_zero_attn:
-        zeros = graphc.zeros((batch * num_heads, 1, head_dim), dtype=q.dtype)
+        zeros = graphc.zeros((batch * num_heads, 1, head_dim), dtype=q.dtype,
+                             device=like_device(q, None))
         k, v = graphc.cat([k, zeros], 1), graphc.cat([v, zeros], 1)
         attn_mask = None if attn_mask is None else F.pad(attn_mask, (0, 1))
         key_padding_mask = None if key_padding_mask is None else F.pad(key_padding_mask, (0, 1))
@@ -249,7 +251,7 @@ class MultiheadAttention(Module):
         dtype = layer_dtype(dtype, device)
 
         def empty(*shape):
-            return Parameter(graphc.empty(shape, dtype=dtype))
+            return Parameter(graphc.empty(shape, dtype=dtype, device=device))
 
         if self._qkv_same_embed_dim:
             self.in_proj_weight = empty(3 * embed_dim, embed_dim)

@@ -57,9 +57,9 @@ class _ConvNd(Module):
         dtype = layer_dtype(dtype, device)
         shape = ((in_channels, out_channels // groups) if self.transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = Parameter(graphc.empty(shape, dtype=dtype))
+        self.weight = Parameter(graphc.empty(shape, dtype=dtype, device=device))
         if bias:
-            self.bias = Parameter(graphc.empty((out_channels,), dtype=dtype))
+            self.bias = Parameter(graphc.empty((out_channels,), dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

@@ -91,6 +91,11 @@ def _scalar(value, like):
     return graphc.tensor(value, dtype=like.dtype)
 
 
+def _device(like):
+    """The device for a tensor made to meet `like` (none while tracing: a graph constant)."""
+    return None if like.is_traced else like.device
+
+
 def _axes(dims, ndim: int) -> tuple[int, ...]:
     dims = dims if isinstance(dims, (tuple, list)) else (dims,)
     return tuple(sorted(d % ndim for d in dims))
@@ -222,8 +227,8 @@ def _dropout(input, p: float, training: bool, mask_shape: tuple):
         return input
     if p == 1.0:
         return input * 0.0
-    mask = apply("random_mask", graphc.random.key_tensor(), shape=mask_shape,
-                 p=1.0 - p, dtype=dtype_name(input.dtype))
+    key = graphc.random.key_tensor(_device(input))
+    mask = apply("random_mask", key, shape=mask_shape, p=1.0 - p, dtype=dtype_name(input.dtype))
     return input * (mask * (1.0 / (1.0 - p)))
 
 
@@ -388,7 +393,7 @@ def pad(input, pad, mode: str = "constant", value: float | None = None):
         lo, hi = max(lo, 0), max(hi, 0)
         if lo or hi:
             index = PAD_INDEX[mode](out.shape[axis], lo, hi, axis, input.shape)
-            out = apply("take", out, graphc.tensor(index), axis=axis)
+            out = apply("take", out, graphc.tensor(index, device=_device(input)), axis=axis)
     return out
 
 

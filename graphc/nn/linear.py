@@ -30,9 +30,10 @@ class Linear(Module):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         dtype = layer_dtype(dtype, device)
-        self.weight = Parameter(graphc.empty((out_features, in_features), dtype=dtype))
+        self.weight = Parameter(graphc.empty((out_features, in_features), dtype=dtype,
+                                             device=device))
         if bias:
-            self.bias = Parameter(graphc.empty((out_features,), dtype=dtype))
+            self.bias = Parameter(graphc.empty((out_features,), dtype=dtype, device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

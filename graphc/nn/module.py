@@ -12,6 +12,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
 
 import graphc
+from graphc.device import check_eager_device
 from graphc.nn.parameter import Parameter
 from graphc.tracing import module_scope
 
@@ -399,7 +400,7 @@ class Module:
             if dtype is not None and _is_floating(t) and t.dtype != dtype:
                 t = t.to(dtype)
             if device is not None:
-                t = t.to(device)
+                t._move_storage(check_eager_device(device))
             return t
 
         return self._apply(convert)

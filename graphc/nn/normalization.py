@@ -23,9 +23,10 @@ class LayerNorm(Module):
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dtype = layer_dtype(dtype, device)
         if elementwise_affine:
-            self.weight = Parameter(graphc.ones(self.normalized_shape, dtype=dtype))
+            shape = self.normalized_shape
+            self.weight = Parameter(graphc.ones(shape, dtype=dtype, device=device))
             if bias:
-                self.bias = Parameter(graphc.zeros(self.normalized_shape, dtype=dtype))
+                self.bias = Parameter(graphc.zeros(shape, dtype=dtype, device=device))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -52,15 +53,17 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         dtype = layer_dtype(dtype, device)
         if affine:
-            self.weight = Parameter(graphc.ones((num_features,), dtype=dtype))
-            self.bias = Parameter(graphc.zeros((num_features,), dtype=dtype))
+            self.weight = Parameter(graphc.ones((num_features,), dtype=dtype, device=device))
+            self.bias = Parameter(graphc.zeros((num_features,), dtype=dtype, device=device))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", graphc.zeros((num_features,), dtype=dtype))
-            self.register_buffer("running_var", graphc.ones((num_features,), dtype=dtype))
-            self.register_buffer("num_batches_tracked", graphc.tensor(0, dtype=graphc.int64))
+            size = (num_features,)
+            self.register_buffer("running_mean", graphc.zeros(size, dtype=dtype, device=device))
+            self.register_buffer("running_var", graphc.ones(size, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked",
+                                 graphc.tensor(0, dtype=graphc.int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -138,9 +141,11 @@ class GroupNorm(Module):
             num_groups, num_channels, eps, affine)
         dtype = layer_dtype(dtype, device)
         self.register_parameter(
-            "weight", Parameter(graphc.ones((num_channels,), dtype=dtype)) if affine else None)
+            "weight", Parameter(graphc.ones((num_channels,), dtype=dtype, device=device))
+            if affine else None)
         self.register_parameter(
-            "bias", Parameter(graphc.zeros((num_channels,), dtype=dtype)) if affine and bias
+            "bias", Parameter(graphc.zeros((num_channels,), dtype=dtype, device=device))
+            if affine and bias
             else None)
 
     def forward(self, input):
@@ -169,7 +174,8 @@ class RMSNorm(Module):
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dtype = layer_dtype(dtype, device)
         if elementwise_affine:
-            self.weight = Parameter(graphc.ones(self.normalized_shape, dtype=dtype))
+            self.weight = Parameter(graphc.ones(self.normalized_shape, dtype=dtype,
+                                                device=device))
         else:
             self.register_parameter("weight", None)
 

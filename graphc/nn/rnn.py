@@ -14,7 +14,7 @@ import numbers
 import warnings
 
 import graphc
-from graphc.creation import layer_dtype
+from graphc.creation import layer_dtype, like_device
 from graphc.nn import functional as F
 from graphc.nn import init
 from graphc.nn.checks import size_list, user_error
@@ -89,7 +89,7 @@ class RNNBase(Module):
                 suffix = "_reverse" if direction else ""
                 names = [f"{kind}_l{layer}{suffix}" for kind in shapes]
                 for name, shape in zip(names, shapes.values()):
-                    setattr(self, name, Parameter(graphc.empty(shape, dtype=dtype)))
+                    setattr(self, name, Parameter(graphc.empty(shape, dtype=dtype, device=device)))
                 self._flat_weights_names.extend(names)
                 self._all_weights.append(names)
         self.reset_parameters()
@@ -197,7 +197,8 @@ class RNNBase(Module):
         sizes = [self.proj_size or self.hidden_size] + ([self.hidden_size] if lstm else [])
         expected = [(layers, x.shape[1], size) for size in sizes]
         if hx is None:
-            return [graphc.zeros(shape, dtype=x.dtype) for shape in expected]
+            return [graphc.zeros(shape, dtype=x.dtype, device=like_device(x, None))
+                    for shape in expected]
         states = list(hx) if lstm else [hx]
         rank = 3 if batched else 2
         if any(s.ndim != rank for s in states):
@@ -298,11 +299,11 @@ class RNNCellBase(Module):
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         dtype = layer_dtype(dtype, device)
         size = num_chunks * hidden_size
-        self.weight_ih = Parameter(graphc.empty((size, input_size), dtype=dtype))
-        self.weight_hh = Parameter(graphc.empty((size, hidden_size), dtype=dtype))
+        self.weight_ih = Parameter(graphc.empty((size, input_size), dtype=dtype, device=device))
+        self.weight_hh = Parameter(graphc.empty((size, hidden_size), dtype=dtype, device=device))
         if bias:
-            self.bias_ih = Parameter(graphc.empty((size,), dtype=dtype))
-            self.bias_hh = Parameter(graphc.empty((size,), dtype=dtype))
+            self.bias_ih = Parameter(graphc.empty((size,), dtype=dtype, device=device))
+            self.bias_hh = Parameter(graphc.empty((size,), dtype=dtype, device=device))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
@@ -337,7 +338,9 @@ class RNNCellBase(Module):
         if x.shape[1] != self.input_size:
             raise user_error(RuntimeError, f"input has inconsistent input_size: got {x.shape[1]} "
                              f"expected {self.input_size}")
-        states = [graphc.zeros((x.shape[0], self.hidden_size), dtype=x.dtype) if s is None
+        where = like_device(x, None)
+        states = [graphc.zeros((x.shape[0], self.hidden_size), dtype=x.dtype, device=where)
+                  if s is None
                   else (s if batched else s.unsqueeze(0)) for s in states]
         for i, state in enumerate(states):
             if state.shape[0] != x.shape[0]:

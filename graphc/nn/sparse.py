@@ -23,7 +23,8 @@ class Embedding(Module):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.weight = Parameter(
-            graphc.empty((num_embeddings, embedding_dim), dtype=layer_dtype(dtype, device))
+            graphc.empty((num_embeddings, embedding_dim), dtype=layer_dtype(dtype, device),
+                         device=device)
         )
         self.reset_parameters()
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 import graphc
+from graphc.creation import like_device
 from graphc.dispatch import apply
 from graphc.nn.checks import size_list, user_error
 from ir.ops.pool import pool_out_size
@@ -353,10 +354,12 @@ def _max_unpool(input, indices, kernel_size, stride, padding, output_size, spati
     n, c = x.shape[:2]
     flat = (n, c, math.prod(x.shape[2:]))
     idx, values = indices.reshape(flat), x.reshape(flat)
-    plane = graphc.zeros((n, c, math.prod(size)), dtype=x.dtype)
+    where = like_device(x, None)
+    plane = graphc.zeros((n, c, math.prod(size)), dtype=x.dtype, device=where)
     # Overlapping windows can pick one input twice: the mean of equal values is that value.
     total = apply("scatter_add", plane, idx, values, axis=2)
-    hits = apply("scatter_add", plane, idx, graphc.ones(flat, dtype=x.dtype), axis=2)
+    hits = apply("scatter_add", plane, idx, graphc.ones(flat, dtype=x.dtype, device=where),
+                 axis=2)
     out = (total / graphc.maximum(hits, graphc.ones((), dtype=x.dtype))).reshape((n, c, *size))
     return out.squeeze(0) if unbatched else out
 
@@ -390,8 +393,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
             f"{(kh, kw)}, dilation {(dh, dw)}, padding {(ph, pw)}, calculated shape of the "
             "array of sliding blocks is non-positive"
         )
-    x = apply("take", x, graphc.tensor(rows), axis=2)  # (N, C, out_h, kh, W)
-    x = apply("take", x, graphc.tensor(cols), axis=4)  # (N, C, out_h, kh, out_w, kw)
+    where = like_device(x, None)
+    x = apply("take", x, graphc.tensor(rows, device=where), axis=2)  # (N, C, out_h, kh, W)
+    x = apply("take", x, graphc.tensor(cols, device=where), axis=4)  # (N, C, out_h, kh, out_w, kw)
     n, c, out_h, _, out_w, _ = x.shape
     return x.permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, out_h * out_w)
 

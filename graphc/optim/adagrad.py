@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from graphc.device import array_module
 from graphc.optim.emit import decayed_grad, f64, like, next_step, scale
 from graphc.optim.optimizer import Optimizer
 from graphc.optim.program import storage
@@ -47,7 +46,7 @@ class Adagrad(Optimizer):
 
     def initial_state(self, name, param, group):
         if name == "sum":
-            return np.full_like(param, group["initial_accumulator_value"])
+            return array_module(param).full_like(param, group["initial_accumulator_value"])
         return super().initial_state(name, param, group)
 
     def emit_param(self, b, slot, hyper, group):

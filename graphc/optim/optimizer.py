@@ -12,6 +12,7 @@ from collections.abc import MutableMapping
 
 import numpy as np
 
+from graphc.device import array_module, backend_name, device_of, move
 from graphc.optim.program import Entry, UpdateProgram, storage
 from ir.graph import Graph
 from ir.types import TensorType
@@ -91,10 +92,12 @@ class Optimizer:
         return TensorType((), STEP_DTYPE) if name == "step" else param_type
 
     def initial_state(self, name: str, param: np.ndarray, group: dict) -> np.ndarray:
-        """The value of state `name` before the first step (zeros; `step` is a float32 0)."""
+        """The value of state `name` before the first step (zeros; `step` is a float32 0), on
+        the parameter's device."""
+        xp = array_module(param)
         if name == "step":
-            return np.zeros((), dtype=STEP_DTYPE)
-        return np.zeros_like(param)
+            return xp.zeros((), dtype=STEP_DTYPE)
+        return xp.zeros_like(param)
 
     # -- PyTorch API ---------------------------------------------------------------------------
     def add_param_group(self, param_group: dict) -> None:
@@ -161,7 +164,8 @@ class Optimizer:
     def _eager_program(self, params):
         """The cached (Executable, Feeder) for this set of shapes and group structures."""
         key = tuple(
-            (gi, tuple(p.shape), storage(p).dtype.name, self.structure(self.param_groups[gi]))
+            (gi, tuple(p.shape), storage(p).dtype.name, self.structure(self.param_groups[gi]),
+             p.device.type)
             for gi, p in params
         )
         if key not in self._eager:
@@ -169,14 +173,15 @@ class Optimizer:
 
             graph = Graph(f"{type(self).__name__}.step")
             entries = []
-            for k, (gi, shape, dtype, _) in enumerate(key):
+            for k, (gi, shape, dtype, _, _) in enumerate(key):
                 ptype = TensorType(shape, dtype)
                 param = graph.add_param(f"p{k}", ptype)
                 grad = graph.add_input(f"g{k}", ptype)
                 entries.append(Entry(gi, f"p{k}", param, grad))
             program = UpdateProgram(self, graph, entries)
             graph.updates = list(program.updates)
-            exe = build(graph)[3]
+            # on the parameters' device (one for all: an op mixing devices fails earlier)
+            exe = build(graph, backend=backend_name(params[0][1].device))[3]
             self._eager[key] = (exe, program.feeder(exe))
         return self._eager[key]
 
@@ -194,7 +199,7 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a `state_dict()`; everything is checked before anything changes."""
-        from graphc import from_numpy
+        from graphc import Tensor
 
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
@@ -224,7 +229,7 @@ class Optimizer:
         self.param_groups = groups
         self.state = ParamState()
         for param, entries in new_state.values():
-            self.state[param] = {k: from_numpy(v) for k, v in entries.items()}
+            self.state[param] = {k: Tensor._wrap(v) for k, v in entries.items()}
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -235,19 +240,21 @@ class Optimizer:
 
 
 def _converted_state(idx, entries: dict, param: np.ndarray) -> dict:
-    """Copies of one parameter's loaded state: `step` as float32, the rest as the param's dtype."""
-    out = {}
+    """Copies of one parameter's loaded state on its device: `step` as float32, the rest as
+    the param's dtype (as PyTorch's load_state_dict casts and moves state)."""
+    out, where, xp = {}, device_of(param), array_module(param)
     for name, value in entries.items():
         array = storage(value) if hasattr(value, "detach") else np.asarray(value)
+        array = move(array, where)
         if name == "step":
-            out[name] = np.array(array, dtype=STEP_DTYPE).reshape(())
+            out[name] = xp.array(array, dtype=STEP_DTYPE).reshape(())
             continue
         if array.shape != param.shape:
             raise ValueError(
                 f"loaded optimizer state '{name}' of parameter {idx} has shape "
                 f"{tuple(array.shape)}, the parameter has {tuple(param.shape)}"
             )
-        out[name] = np.array(array, dtype=param.dtype)
+        out[name] = xp.array(array, dtype=param.dtype)
     return out
 
 

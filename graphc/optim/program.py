@@ -140,15 +140,16 @@ class Feeder:
 
     def after(self) -> None:
         """Install the state created by `before` (now updated in place by the run)."""
-        from graphc import from_numpy
+        from graphc import Tensor
 
         for tensor, created in self.pending:
             state = self.program.optimizer.state[tensor]
             for sname, array in created.items():
-                state[sname] = from_numpy(array)
+                state[sname] = Tensor._wrap(array)  # on the parameter's device
         self.pending = []
 
 
 def storage(tensor) -> np.ndarray:
-    """The Tensor's own storage array (shared memory), also for tensors that require grad."""
-    return tensor.detach().numpy()
+    """The Tensor's own storage array (shared memory, on its device), also for tensors that
+    require grad."""
+    return tensor.detach()._storage()

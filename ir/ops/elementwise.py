@@ -19,6 +19,7 @@ from ir.ops.registry import (
     ELEMENTWISE,
     IDEMPOTENT,
     INVOLUTION,
+    OPS,
     UNARY,
     Attr,
     define_op,
@@ -365,8 +366,8 @@ define_op(
     impl=lambda xp, x, low, high: xp.minimum(xp.maximum(x, low), high),
     write=lambda xp, out, x, low, high: xp.minimum(xp.maximum(x, low, out=out), high, out=out),
     inplace=(0,),
-    # min(max(x, low), high) with NaN in x propagated (NaN bounds are not propagated here)
-    c_expr="({0} < {1} ? ({1} > {2} ? {2} : {1}) : ({0} > {2} ? {2} : {0}))",
+    # minimum(maximum(x, low), high) from those ops' own expressions: NaN anywhere propagates
+    c_expr=OPS["minimum"].c_expr.format(OPS["maximum"].c_expr.format("{0}", "{1}"), "{2}"),
     vjp=_clamp_vjp,
     doc="min(max(x, low), high), NaN in x or a bound propagated, as torch.clamp.",
 )
