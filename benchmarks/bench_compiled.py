@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -70,13 +69,14 @@ def initial_state(model_name: str) -> dict:
 
 
 # -- one callable per implementation -----------------------------------------------------------------
-def graphc_impl(workload: str, impl: str):
+def graphc_impl(workload: str, impl: str, state: dict | None):
     import graphc
     from graphc import nn, optim
 
     model_name, batch, train = WORKLOADS[workload]
     model = define(nn)[model_name]()
-    model.load_state_dict({k: graphc.from_numpy(v) for k, v in initial_state(model_name).items()})
+    if state is not None:
+        model.load_state_dict({k: graphc.from_numpy(v) for k, v in state.items()})
     X, y = (graphc.from_numpy(a) for a in data(batch))
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=1e-3)
@@ -106,12 +106,13 @@ def graphc_impl(workload: str, impl: str):
     return (lambda: compiled(X)), seconds
 
 
-def torch_impl(workload: str, impl: str):
+def torch_impl(workload: str, impl: str, state: dict | None):
     import torch
 
     model_name, batch, train = WORKLOADS[workload]
     model = define(torch.nn)[model_name]()
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in initial_state(model_name).items()})
+    if state is not None:
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     X, y = (torch.from_numpy(a) for a in data(batch))
     loss_fn = torch.nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
@@ -142,8 +143,10 @@ def torch_impl(workload: str, impl: str):
     return step, seconds
 
 
-def make(workload: str, impl: str):
-    return (torch_impl if impl.startswith("torch") else graphc_impl)(workload, impl)
+def make(workload: str, impl: str, state: dict | None):
+    """`impl`'s callable for `workload` and its compile seconds; `state`: initial weights (None:
+    the library's own initialization, so a fresh process imports only that library)."""
+    return (torch_impl if impl.startswith("torch") else graphc_impl)(workload, impl, state)
 
 
 # -- timing ------------------------------------------------------------------------------------------
@@ -164,8 +167,9 @@ def time_block(fn, calls: int) -> float:
 
 def bench(workload: str, impls, repeats: int) -> dict:
     fns, compile_s = {}, {}
+    state = initial_state(WORKLOADS[workload][0])
     for impl in impls:
-        fns[impl], compile_s[impl] = make(workload, impl)
+        fns[impl], compile_s[impl] = make(workload, impl, state)
     counts = {impl: calls_per_block(fn) for impl, fn in fns.items()}
     times = {impl: [] for impl in impls}
     for _ in range(repeats):
@@ -185,23 +189,27 @@ def peak_rss(workload: str, impl: str, threads: int) -> float:
 
 
 def child(workload: str, impl: str) -> None:
-    fn, _ = make(workload, impl)
+    fn, _ = make(workload, impl, None)
     for _ in range(20):
         fn()
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rss_mib": rss_kib / 1024}))
+    # VmHWM, not getrusage's ru_maxrss: that one keeps the forking parent's peak across exec
+    with open("/proc/self/status") as status:
+        hwm_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"rss_mib": hwm_kib / 1024}))
 
 
-def set_threads(n: int) -> None:
-    import graphc
+def set_threads(n: int, libraries=("graphc", "torch")) -> None:
+    if "graphc" in libraries:
+        import graphc
 
-    graphc.set_num_threads(n)
-    try:
-        import torch
+        graphc.set_num_threads(n)
+    if "torch" in libraries:
+        try:
+            import torch
 
-        torch.set_num_threads(n)
-    except ImportError:
-        pass
+            torch.set_num_threads(n)
+        except ImportError:
+            pass
 
 
 def main(argv=None) -> int:
@@ -214,10 +222,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="FILE", help="write the raw results here")
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    set_threads(args.threads)
     if args.child:
+        set_threads(args.threads, ["torch" if args.child[1].startswith("torch") else "graphc"])
         child(*args.child)
         return 0
+    set_threads(args.threads)
     try:
         import torch  # noqa: F401
         have_torch = True

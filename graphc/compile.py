@@ -347,7 +347,19 @@ def _arrays(inputs, specs_ok: bool = False) -> list:
 
 
 def _signature(arrays) -> tuple:
-    return tuple((tuple(a.shape), np.dtype(a.dtype).name) for a in arrays)
+    """((shape, dtype name), ...) of the inputs: the part of a variant's key they decide."""
+    return tuple((tuple(a.shape), _dtype_name(a.dtype)) for a in arrays)
+
+
+_DTYPE_NAMES: dict = {}
+
+
+def _dtype_name(dtype) -> str:
+    """np.dtype(dtype).name, memoized (the property is slow and this runs at every call)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = np.dtype(dtype).name
+    return name
 
 
 def _examples(inputs) -> list:

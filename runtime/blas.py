@@ -78,6 +78,57 @@ def row_major(x: np.ndarray, trans: bool) -> tuple[np.ndarray, bool]:
 
 def gemm_into(out, a, b, alpha: float, beta: float, trans_a: bool, trans_b: bool) -> None:
     """out = alpha * op(a) @ op(b) + beta * out (beta == 0: what out held is not read)."""
+    GemmSite()(out, a, b, alpha, beta, trans_a, trans_b)
+
+
+class GemmSite:
+    """One GEMM call site (a program step): cblas arguments as ready ctypes objects, refilled
+    only when other arrays come than last time (a step's planned buffers are the same arrays
+    at every run), so a call costs one foreign call and allocates nothing. Operands BLAS cannot
+    read in place (they need a copy) take the uncached path."""
+
+    __slots__ = ("_args", "_call", "_seen")
+
+    def __init__(self):
+        self._seen: tuple = ()
+        self._args = self._call = None
+
+    def __call__(self, out, a, b, alpha: float, beta: float, trans_a: bool,
+                 trans_b: bool) -> None:
+        seen = self._seen
+        if not (seen and seen[0] is out and seen[1] is a and seen[2] is b):
+            self._seen = (out, a, b) if self._prepare(out, a, b, trans_a, trans_b) else ()
+        if not self._seen:
+            _gemm_uncached(out, a, b, alpha, beta, trans_a, trans_b)
+            return
+        args = self._args
+        args[6].value, args[11].value = alpha, beta
+        self._call()
+
+    def _prepare(self, out, a, b, trans_a, trans_b) -> bool:
+        """Fill the arguments for these arrays; False if they cannot be cached."""
+        k = a.shape[0] if trans_a else a.shape[1]
+        if (numpy_cblas(out.dtype) is None or out.size == 0 or k == 0
+                or not all(x.flags.c_contiguous or x.flags.f_contiguous for x in (a, b))):
+            return False
+        a, trans_a = row_major(a, trans_a)
+        b, trans_b = row_major(b, trans_b)
+        if self._args is None:
+            index, number = numpy_cblas(out.dtype).argtypes[3], SCALAR[out.dtype]
+            self._args = (ctypes.c_int(ROW_MAJOR), ctypes.c_int(), ctypes.c_int(), index(),
+                          index(), index(), number(), ctypes.c_void_p(), index(),
+                          ctypes.c_void_p(), index(), number(), ctypes.c_void_p(), index())
+            self._call = functools.partial(_untyped(out.dtype), *self._args)
+        m, n = out.shape
+        values = (TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k, None,
+                  _address(a), a.shape[1], _address(b), b.shape[1], None, _address(out), n)
+        for arg, value in zip(self._args[1:], values):
+            if value is not None:
+                arg.value = value
+        return True
+
+
+def _gemm_uncached(out, a, b, alpha, beta, trans_a, trans_b) -> None:
     if out.size == 0:
         return
     k = a.shape[0] if trans_a else a.shape[1]
@@ -96,6 +147,16 @@ def gemm_into(out, a, b, alpha: float, beta: float, trans_a: bool, trans_b: bool
     m, n = out.shape
     routine(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
             alpha, _address(a), a.shape[1], _address(b), b.shape[1], beta, _address(out), n)
+
+
+@functools.cache
+def _untyped(dtype: np.dtype):
+    """`numpy_cblas(dtype)` without argtypes: given ready ctypes objects it skips converting
+    them."""
+    routine = numpy_cblas(dtype)
+    fn = type(routine)(ctypes.cast(routine, ctypes.c_void_p).value)
+    fn.restype = None
+    return fn
 
 
 def _address(x: np.ndarray) -> int:
@@ -120,25 +181,46 @@ def _column_major(x: np.ndarray, trans: bool) -> tuple[np.ndarray, bool]:
     return x.T, trans
 
 
-def matmul_write(xp, out, a, b, *, trans_a, trans_b):
-    """The `matmul` write kernel on BLAS (2-D), else the reference one."""
-    if supports(out, a, b):
-        gemm_into(out, a, b, 1.0, 0.0, trans_a, trans_b)
-    else:
-        get_op("matmul").write(xp, out, a, b, trans_a=trans_a, trans_b=trans_b)
+class MatmulKernel:
+    """The `matmul` write kernel of one program step, on BLAS (2-D), else the reference one."""
+
+    def __init__(self):
+        self.site = GemmSite()
+
+    def __call__(self, xp, out, a, b, *, trans_a, trans_b):
+        if supports(out, a, b):
+            self.site(out, a, b, 1.0, 0.0, trans_a, trans_b)
+        else:
+            get_op("matmul").write(xp, out, a, b, trans_a=trans_a, trans_b=trans_b)
 
 
-def gemm_write(xp, out, a, b, c, alpha, beta, *, trans_a, trans_b):
-    """The `gemm` write kernel on BLAS (2-D), else the reference one.
+class GemmKernel:
+    """The `gemm` write kernel of one program step, on BLAS (2-D), else the reference one.
 
     BLAS skips the product when alpha is 0 and ignores c when beta is 0, where the op's IEEE
     semantics (0 * NaN = NaN) read them: those cases take the reference kernel, unless c is all
     finite (then 0 * c adds nothing)."""
-    alpha_f, beta_f = float(alpha), float(beta)
-    if (not supports(out, a, b) or alpha_f == 0
-            or (beta_f == 0 and not np.isfinite(np.sum(c)))):
-        get_op("gemm").write(xp, out, a, b, c, alpha, beta, trans_a=trans_a, trans_b=trans_b)
-        return
-    if beta_f != 0 and not np.may_share_memory(out, c):
-        np.copyto(out, c)  # broadcast c (a bias) into the output, then accumulate onto it
-    gemm_into(out, a, b, alpha_f, beta_f, trans_a, trans_b)
+
+    def __init__(self):
+        self.site = GemmSite()
+
+    def __call__(self, xp, out, a, b, c, alpha, beta, *, trans_a, trans_b):
+        alpha_f, beta_f = float(alpha), float(beta)
+        if (not supports(out, a, b) or alpha_f == 0
+                or (beta_f == 0 and not np.isfinite(np.sum(c)))):
+            get_op("gemm").write(xp, out, a, b, c, alpha, beta, trans_a=trans_a,
+                                 trans_b=trans_b)
+            return
+        if beta_f != 0 and c is not out and not np.may_share_memory(out, c):
+            np.copyto(out, c)  # broadcast c (a bias) into the output, then accumulate onto it
+        self.site(out, a, b, alpha_f, beta_f, trans_a, trans_b)
+
+
+def matmul_write(xp, out, a, b, *, trans_a, trans_b):
+    """`MatmulKernel` for one call."""
+    MatmulKernel()(xp, out, a, b, trans_a=trans_a, trans_b=trans_b)
+
+
+def gemm_write(xp, out, a, b, c, alpha, beta, *, trans_a, trans_b):
+    """`GemmKernel` for one call."""
+    GemmKernel()(xp, out, a, b, c, alpha, beta, trans_a=trans_a, trans_b=trans_b)

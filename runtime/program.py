@@ -16,15 +16,16 @@ from collections.abc import Callable
 
 from ir.errors import ExecutionError
 from ir.graph import Graph, Node, Value, describe_location
-from runtime import blas
+from runtime import numpy_kernels
 from runtime.backend import Backend
 
 # The storage kinds of a memory plan's buffers (`passes.memory.MemoryPlan`, produced by the
 # planner and read here: the runtime depends on the plan's interface, not on `passes`).
 ARENA, HEAP, OUTPUT, CONST = "arena", "heap", "output", "const"
 
-# Faster write kernels the NumPy backend uses instead of the reference ones (tested against them).
-NUMPY_WRITES = {"matmul": blas.matmul_write, "gemm": blas.gemm_write}
+# Faster write kernels the NumPy backend uses instead of the reference ones (tested against them):
+# a factory per op, called once per step (a kernel may keep what it prepared for its arrays).
+NUMPY_KERNELS = numpy_kernels.KERNELS
 
 
 class Program:
@@ -46,6 +47,15 @@ class Program:
             if step is not None:
                 self.steps.append(step)
                 self.nodes.append(node)
+        # What a run executes: the steps with fused bodies inlined (no per-kernel binding where
+        # the fused node's arrays never change), and the node each step runs, for errors.
+        self.flat: list = []
+        self.flat_nodes: list[Node] = []
+        for step, node in zip(self.steps, self.nodes):
+            for flat_step, flat_node in (step.inline(self.static) if isinstance(step, FusedStep)
+                                         else [(step, node)]):
+                self.flat.append(flat_step)
+                self.flat_nodes.append(flat_node)
 
     # -- slots ------------------------------------------------------------------------------------
     def _assign_slot(self, value: Value) -> None:
@@ -86,7 +96,7 @@ class Program:
         if node.op == "fused":
             memory = self.arena[workspace.offset: workspace.offset + workspace.nbytes]
             kernel = FusedKernel(node.attrs["body"], workspace.body, self.backend, memory)
-            return lambda: kernel([env[o] for o in outs], [env[i] for i in ins])
+            return FusedStep(kernel, env, outs, ins, node)
         if self.plan.buffer_of[node.outputs[0]].kind == HEAP:
             impl = functools.partial(opdef.impl, xp, **node.attrs)
 
@@ -114,8 +124,8 @@ class Program:
         return lambda: write(xp, tuple(env[o] for o in outs), *[env[i] for i in ins], **attrs)
 
     def _write_kernel(self, node: Node):
-        if self.backend.name == "numpy" and node.op in NUMPY_WRITES:
-            return NUMPY_WRITES[node.op]
+        if self.backend.name == "numpy" and node.op in NUMPY_KERNELS:
+            return NUMPY_KERNELS[node.op]()
         return node.opdef.write
 
     def _view_step(self, node: Node, ins, outs):
@@ -146,7 +156,7 @@ class Program:
         index = 0
         try:
             if observe is None:
-                for index, step in enumerate(self.steps):
+                for index, step in enumerate(self.flat):
                     step()
             else:
                 for index, step in enumerate(self.steps):
@@ -154,7 +164,7 @@ class Program:
         except ExecutionError:
             raise
         except Exception as err:
-            node = self.nodes[index]
+            node = (self.flat_nodes if observe is None else self.nodes)[index]
             raise ExecutionError(
                 f"while executing {node!r}{describe_location(node.meta)}: "
                 f"{type(err).__name__}: {err}"
@@ -184,12 +194,56 @@ class FusedKernel:
         self.backend = backend
 
     def __call__(self, outs: list, ins: list) -> None:
+        self.bind(outs, ins)
+        self.program.run()
+        self.copy_results(outs)
+
+    def bind(self, outs: list, ins: list) -> None:
+        """The node's operands and result arrays into the body's slots."""
         env = self.program.env
         for s, array in zip(self.input_slots, ins):
             env[s] = array
         for s, array in zip(self.output_slots, outs):
             if s is not None:
                 env[s] = array
-        self.program.run()
+
+    def copy_results(self, outs: list) -> None:
+        env = self.program.env
         for j, s in self.copies:
             self.backend.xp.copyto(outs[j], env[s])
+
+
+class FusedStep:
+    """A program step running a fused node's kernel over the program's `env` slots."""
+
+    __slots__ = ("env", "ins", "kernel", "node", "outs")
+
+    def __init__(self, kernel: FusedKernel, env: list, outs: tuple, ins: tuple, node: Node):
+        self.kernel, self.env, self.outs, self.ins, self.node = kernel, env, outs, ins, node
+
+    def __call__(self) -> None:
+        env = self.env
+        self.kernel([env[o] for o in self.outs], [env[i] for i in self.ins])
+
+    def inline(self, static: set) -> list:
+        """(step, node) pairs that do this step's work inline in the program's run: the body's
+        steps, after a step binding those of the node's arrays that can change between runs
+        (the ones in `static` slots are bound here, once)."""
+        kernel, env, outs, ins = self.kernel, self.env, self.outs, self.ins
+        kernel.bind([env[o] for o in outs], [env[i] for i in ins])
+        body = kernel.program
+        steps = list(zip(body.flat, body.flat_nodes))
+        pairs = [(s, i) for s, i in zip(kernel.input_slots, ins) if i not in static]
+        pairs += [(s, o) for s, o in zip(kernel.output_slots, outs)
+                  if s is not None and o not in static]
+        if pairs:
+            inner = body.env
+
+            def bind():
+                for s, i in pairs:
+                    inner[s] = env[i]
+
+            steps.insert(0, (bind, self.node))
+        if kernel.copies:
+            steps.append((lambda: kernel.copy_results([env[o] for o in outs]), self.node))
+        return steps

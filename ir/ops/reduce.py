@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ir.errors import ShapeError
 from ir.ops.registry import REDUCTION, Attr, define_op, no_grad
 from ir.types import TensorType
@@ -72,9 +74,10 @@ def _extremum_vjp(b, g, out, x, *, axes, keepdims):
     return (b.mul(b.div(_keep(b, g, x.type, axes), count), hits),)
 
 
-def _reducer(name: str, keep_dtype: bool = False):
+def _reducer(name: str, keep_dtype: bool = False, ufunc=None):
     """(impl, write) of `xp.<name>(x, axis=axes, keepdims=keepdims)`; NumPy returns scalars for
-    full reductions, the kernels always give arrays."""
+    full reductions, the kernels always give arrays. `ufunc`: the NumPy ufunc whose reduce
+    `name` is (what `write` calls on NumPy arrays)."""
 
     def extra(x) -> dict:
         # float16 accumulates in float32 (as PyTorch's CPU kernels do), rounded once at the end.
@@ -85,7 +88,10 @@ def _reducer(name: str, keep_dtype: bool = False):
         return xp.asarray(result).astype(x.dtype, copy=False)
 
     def write(xp, out, x, *, axes, keepdims):
-        getattr(xp, name)(x, axis=axes, keepdims=keepdims, out=out, **extra(x))
+        if xp is np and ufunc is not None:  # the ufunc's own reduce: no Python wrapper layers
+            ufunc.reduce(x, axis=axes, keepdims=keepdims, out=out, **extra(x))
+        else:
+            getattr(xp, name)(x, axis=axes, keepdims=keepdims, out=out, **extra(x))
 
     return impl, write
 
@@ -101,7 +107,7 @@ def _arg_reducer(name: str):
     return impl, write
 
 
-_sum_impl, _sum_write = _reducer("sum", keep_dtype=True)
+_sum_impl, _sum_write = _reducer("sum", keep_dtype=True, ufunc=np.add)
 define_op(
     "sum",
     attrs=AXES_ATTRS,
@@ -123,7 +129,7 @@ def _prod_vjp(b, g, out, x, *, axes, keepdims):
     return (b.mul(_keep(b, g, x.type, axes), slope),)
 
 
-_prod_impl, _prod_write = _reducer("prod", keep_dtype=True)
+_prod_impl, _prod_write = _reducer("prod", keep_dtype=True, ufunc=np.multiply)
 define_op(
     "prod",
     attrs=AXES_ATTRS,
@@ -133,7 +139,7 @@ define_op(
     write=_prod_write,
     vjp=_prod_vjp,
 )
-_max_impl, _max_write = _reducer("max")
+_max_impl, _max_write = _reducer("max", ufunc=np.maximum)
 define_op(
     "max",
     attrs=AXES_ATTRS,
@@ -143,7 +149,7 @@ define_op(
     write=_max_write,
     vjp=_extremum_vjp,
 )
-_min_impl, _min_write = _reducer("min")
+_min_impl, _min_write = _reducer("min", ufunc=np.minimum)
 define_op(
     "min",
     attrs=AXES_ATTRS,

@@ -72,3 +72,21 @@ def test_empty_dimensions(path):
     blas.gemm_into(out, np.zeros((2, 0)), np.zeros((0, 3)), 1.0, 0.5, False, False)
     np.testing.assert_array_equal(out, 3.5)
     blas.gemm_into(np.zeros((0, 3)), np.zeros((0, 4)), np.zeros((4, 3)), 1.0, 0.0, False, False)
+
+
+def test_a_call_site_follows_new_arrays_and_new_contents(path, rng):
+    site = blas.GemmSite()
+    out, a, b = np.empty((3, 4)), rng.standard_normal((3, 5)), rng.standard_normal((4, 5))
+    for _ in range(2):  # same arrays, new contents: the prepared call reads them afresh
+        a[...] = rng.standard_normal(a.shape)
+        site(out, a, b, 2.0, 0.0, False, True)
+        np.testing.assert_allclose(out, 2.0 * a @ b.T, rtol=1e-12)
+    other, fresh = np.empty((3, 4)), rng.standard_normal((5, 3))  # new arrays, other layout
+    site(other, fresh, b, 1.0, 0.0, True, True)
+    np.testing.assert_allclose(other, fresh.T @ b.T, rtol=1e-12)
+    strided = rng.standard_normal((3, 10))[:, ::2]  # needs a copy: never cached
+    site(out, strided, b, 1.0, 0.0, False, True)
+    np.testing.assert_allclose(out, strided @ b.T, rtol=1e-12)
+    strided[...] = 1.0
+    site(out, strided, b, 1.0, 0.0, False, True)
+    np.testing.assert_allclose(out, strided @ b.T, rtol=1e-12)

@@ -146,7 +146,7 @@ def test_kernel_errors_name_the_node_and_its_source():
     node = g.add_node("neg", [x], meta={"loc": "model.py:42", "scope": "head"}, names=["y"])
     g.set_outputs([node.out])
     exe = build(g)
-    exe.program.steps[0] = _failing_kernel
+    exe.program.flat[0] = _failing_kernel
     with pytest.raises(ExecutionError) as info:
         exe([np.zeros(2, np.float32)], {})
     assert "while executing %y = neg(%x) at model.py:42 (in head): ValueError: boom" in str(
