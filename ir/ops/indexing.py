@@ -21,9 +21,15 @@ def _check_index(idx: TensorType) -> None:
         raise ShapeError(f"indices must be int64 or int32, got {idx.dtype}")
 
 
-def _wrap(xp, idx, n: int):
-    """Indices with negatives counted from the end, as int64."""
+def _wrap(xp, idx, n: int, axis: int):
+    """Indices with negatives counted from the end, as int64; an index outside [-n, n) is
+    PyTorch's IndexError (never wrapped twice, never carried into the next row)."""
     idx = idx.astype("int64", copy=False)
+    if idx.size:
+        low, high = int(idx.min()), int(idx.max())
+        if low < -n or high >= n:
+            raise IndexError(f"index {low if low < -n else high} is out of bounds for "
+                             f"dimension {axis} with size {n}")
     return xp.where(idx < 0, idx + n, idx)
 
 
@@ -58,7 +64,12 @@ def _gather_impl(xp, x, idx, *, axis):
     # Indices may cover only a corner of x off the axis (PyTorch's rule): read that corner.
     axis %= x.ndim
     corner = tuple(slice(None) if i == axis else slice(0, d) for i, d in enumerate(idx.shape))
-    return xp.take_along_axis(x[corner], _wrap(xp, idx, x.shape[axis]), axis=axis)
+    return xp.take_along_axis(x[corner], _wrap(xp, idx, x.shape[axis], axis), axis=axis)
+
+
+def _gather_write(xp, out, x, idx, *, axis):
+    out[...] = _gather_impl(xp, x, idx, axis=axis)
+    return out
 
 
 define_op(
@@ -68,6 +79,7 @@ define_op(
     fusion=FUSE_INJECTIVE,
     shape=_gather_type,
     impl=_gather_impl,
+    write=_gather_write,
     vjp=lambda b, g, out, x, idx, *, axis: (
         b.scatter_add(b.zeros(x.type), idx, g, axis=axis),
         None,
@@ -86,14 +98,14 @@ def _scatter_type(base: TensorType, idx: TensorType, src: TensorType, *, axis, *
     return base
 
 
-def _linear(xp, shape, idx, axis):
+def flat_positions(xp, shape, idx, axis):
     """Flat positions in an array of `shape` of the elements idx[..., i, ...] addresses along
     `axis` (the other coordinates are idx's own)."""
     axis = axis % len(shape)
     strides = [1] * len(shape)
     for i in range(len(shape) - 2, -1, -1):
         strides[i] = strides[i + 1] * shape[i + 1]
-    linear = _wrap(xp, idx, shape[axis]) * strides[axis]
+    linear = _wrap(xp, idx, shape[axis], axis) * strides[axis]
     for i, n in enumerate(idx.shape):
         if i != axis:
             coordinate = xp.arange(n).reshape([-1 if j == i else 1 for j in range(idx.ndim)])
@@ -104,11 +116,11 @@ def _linear(xp, shape, idx, axis):
 def _scatter_add_write(xp, out, base, idx, src, *, axis):
     # Into `out` itself: copy base, then add in place at the flat positions.
     if not out.flags.c_contiguous:
-        out[...] = _accumulate(xp, base, _linear(xp, base.shape, idx, axis), src)
+        out[...] = _accumulate(xp, base, flat_positions(xp, base.shape, idx, axis), src)
         return
     if not xp.may_share_memory(out, base):
         xp.copyto(out, base)
-    _add_at(xp, out.reshape(-1), _linear(xp, base.shape, idx, axis).ravel(), src.ravel())
+    _add_at(xp, out.reshape(-1), flat_positions(xp, base.shape, idx, axis).ravel(), src.ravel())
 
 
 define_op(
@@ -117,7 +129,7 @@ define_op(
     arity=3,
     shape=_scatter_type,
     impl=lambda xp, base, idx, src, *, axis: _accumulate(
-        xp, base, _linear(xp, base.shape, idx, axis), src
+        xp, base, flat_positions(xp, base.shape, idx, axis), src
     ),
     write=_scatter_add_write,
     inplace=(0,),
@@ -128,7 +140,7 @@ define_op(
 
 def _scatter_impl(xp, base, idx, src, *, axis):
     out = xp.array(base, copy=True, order="C")  # C order: its reshape(-1) is a view
-    out.reshape(-1)[_linear(xp, base.shape, idx, axis).ravel()] = src.ravel()
+    out.reshape(-1)[flat_positions(xp, base.shape, idx, axis).ravel()] = src.ravel()
     return out
 
 
@@ -158,7 +170,7 @@ def _scatter_reduce_type(base, idx, src, *, axis, reduce):
 def _scatter_reduce_impl(xp, base, idx, src, *, axis, reduce):
     out = xp.array(base, copy=True, order="C")  # C order: its reshape(-1) is a view
     ufunc = getattr(xp, SCATTER_REDUCTIONS[reduce])
-    ufunc.at(out.reshape(-1), _linear(xp, base.shape, idx, axis).ravel(), src.ravel())
+    ufunc.at(out.reshape(-1), flat_positions(xp, base.shape, idx, axis).ravel(), src.ravel())
     return out
 
 
@@ -191,13 +203,18 @@ def _take_type(x: TensorType, idx: TensorType, *, axis) -> TensorType:
     return TensorType((*x.shape[:axis], *idx.shape, *x.shape[axis + 1 :]), x.dtype)
 
 
+def _take_impl(xp, x, idx, *, axis):
+    axis %= max(x.ndim, 1)
+    return xp.take(x, _wrap(xp, idx, x.shape[axis], axis), axis=axis)
+
+
 define_op(
     "take",
     attrs=AXIS,
     arity=2,
     fusion=FUSE_INJECTIVE,
     shape=_take_type,
-    impl=lambda xp, x, idx, *, axis: xp.take(x, _wrap(xp, idx, x.shape[axis]), axis=axis),
+    impl=_take_impl,
     write=lambda xp, out, x, idx, *, axis: xp.take(x, idx, axis=axis, out=out),
     vjp=lambda b, g, out, x, idx, *, axis: (b.index_add(b.zeros(x.type), idx, g, axis=axis), None),
     doc="Slices of `x` along `axis` picked by integer indices of any shape (embedding lookup).",
@@ -220,7 +237,7 @@ def _index_add_impl(xp, base, idx, src, *, axis):
     for d in base.shape[:axis]:
         outer *= d
     inner = base.size // (outer * n) if base.size else 0
-    rows = _wrap(xp, idx, n).reshape(1, -1, 1)
+    rows = _wrap(xp, idx, n, axis).reshape(1, -1, 1)
     linear = (xp.arange(outer).reshape(-1, 1, 1) * n + rows) * inner + xp.arange(inner).reshape(
         1, 1, -1
     )
@@ -245,6 +262,8 @@ def _check_target_type(target: TensorType, *, classes, ignore) -> TensorType:
 
 
 def _check_target_impl(xp, target, *, classes, ignore):
+    if target.size == 0 or (int(target.min()) >= 0 and int(target.max()) < classes):
+        return target  # (the common case, in two reductions)
     bad = (target < 0) | (target >= classes)
     if ignore is not None:
         bad &= target != ignore

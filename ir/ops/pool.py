@@ -236,12 +236,50 @@ def _select_tap(xp, tap, step, t, hit) -> None:
     xp.add(tap, step, out=tap)
 
 
+def _first_max_shares(xp, win, out, g, shares, scratch):
+    """For windows without NaN: each tap's share of g, bit for bit (+0.0 where the tap is not its
+    window's first maximum), written into `shares(t)`; yields each tap once written. The
+    gradient not yet handed out (`left`, as integers) goes whole to the first tap equal to the
+    maximum: four passes a tap, no tap indices."""
+    left, mask, _, hit = scratch
+    as_int = left.dtype
+    xp.add(g, 0.0, out=left.view(g.dtype))  # PyTorch adds g to zeros: -0.0 lands as +0.0
+    kh, kw = win.shape[-2:]
+    for t in range(kh * kw):
+        share = shares(t).view(as_int)
+        xp.copyto(mask, xp.equal(win[..., t // kw, t % kw], out, out=hit), casting="unsafe")
+        xp.negative(mask, out=mask)  # True -> all bits set
+        xp.bitwise_and(left, mask, out=share)
+        if t < kh * kw - 1:
+            xp.bitwise_xor(left, share, out=left)  # (share's bits are a subset of left's)
+        yield t
+
+
+def _picked_tap_shares(xp, win, out, g, shares, scratch):
+    """Each tap's share of g into `shares(t)` from the picked tap of each window (`_max_tap`:
+    NaN windows and integer data); yields each tap once written."""
+    tap, step, _, hit = scratch
+    _max_tap(xp, win, out, tap, step, hit)
+    as_int = g.dtype.str.replace("f", "i")
+    bits = step.dtype.itemsize == g.dtype.itemsize and g.dtype.kind == "f"
+    kh, kw = win.shape[-2:]
+    for t in range(kh * kw):
+        share = shares(t)
+        if bits:  # g where this tap is the maximum, else +0.0, bit for bit (NaN and inf kept)
+            mask = step.view(as_int)
+            xp.copyto(mask, xp.equal(tap, t, out=hit), casting="unsafe")
+            xp.negative(mask, out=mask)
+            xp.bitwise_and(g.view(as_int), mask, out=share.view(as_int))
+        else:
+            xp.multiply(g, xp.equal(tap, t, out=hit), out=share)
+        yield t
+
+
 def _max_grad_write(xp, grad, g, x, out, *, kernel, stride, padding, dilation, ceil_mode,
                     layout="NCHW", scratch=None):
     stride = stride or kernel
     win = _max_windows(xp, x, kernel, stride, padding, dilation, ceil_mode, layout)
-    tap, step, part, hit = scratch if scratch is not None else _max_grad_scratch_arrays(xp, g)
-    _max_tap(xp, win, out, tap, step, hit)
+    scratch = scratch if scratch is not None else _max_grad_scratch_arrays(xp, g)
     (h, w), (ph, pw) = _hw(x, layout), padding
     (_, extra), (ho, wo) = _geometry((h, w), kernel, stride, padding, dilation, ceil_mode), \
         _hw(g, layout)
@@ -262,21 +300,21 @@ def _max_grad_write(xp, grad, g, x, out, *, kernel, stride, padding, dilation, c
         grad[spatial_index(layout, slice(None), slice(wo * kw, None))] = 0
     elif padded is grad:
         grad.fill(0)
-    as_int = g.dtype.str.replace("f", "i")
-    bits = step.dtype.itemsize == g.dtype.itemsize and g.dtype.kind == "f"
-    for t in range(kh * kw):
-        target = padded[spatial_index(layout, *tap_slices(*divmod(t, kw), (ho, wo), stride,
-                                                          dilation))]
-        share = target if tiled else part
-        if bits:  # g where this tap is the maximum, else +0.0, bit for bit (NaN and inf kept)
-            mask = step.view(as_int)
-            xp.copyto(mask, xp.equal(tap, t, out=hit), casting="unsafe")
-            xp.negative(mask, out=mask)
-            xp.bitwise_and(g.view(as_int), mask, out=share.view(as_int))
-        else:
-            xp.multiply(g, xp.equal(tap, t, out=hit), out=share)
+
+    def target(t):
+        return padded[spatial_index(layout, *tap_slices(*divmod(t, kw), (ho, wo), stride,
+                                                        dilation))]
+
+    part = scratch[2]
+    shares = target if tiled else (lambda t: part)
+    fast = (g.dtype.kind == "f" and scratch[0].dtype.itemsize == g.dtype.itemsize
+            and not xp.isnan(out.sum()))
+    for t in (_first_max_shares if fast else _picked_tap_shares)(xp, win, out, g, shares,
+                                                                  scratch):
         if not tiled:
-            xp.add(target, part, out=target)
+            xp.add(target(t), part, out=target(t))
+    if tiled and not fast and grad.dtype.kind == "f":
+        xp.add(grad, 0.0, out=grad)  # -0.0 lands as +0.0, as it does in PyTorch's sum
     if padded is not grad:
         xp.copyto(grad, padded[spatial_index(layout, slice(ph, ph + h), slice(pw, pw + w))])
     return grad

@@ -12,6 +12,7 @@ import pytest
 import graphc
 from graphc import nn
 from graphc.nn import functional as F
+from ir.ops.registry import get_op
 from runtime import run_graph
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # PyTorch's notes on its fast paths
@@ -274,3 +275,48 @@ def test_max_pooling_takes_nan_as_the_maximum_as_pytorch(parity):
                                           call(F, graphc.from_numpy(x)))
         np.testing.assert_array_equal(g_idx.numpy(), t_idx.numpy())
         np.testing.assert_array_equal(g_out.numpy(), t_out.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("window", [(2, 2, 0), (3, 2, 1), (2, 1, 0)])  # (kernel, stride, padding)
+@pytest.mark.parametrize("nan_input", [False, True])
+def test_max_pooling_gradient_lands_on_the_first_maximum_bit_for_bit(dtype, window, nan_input,
+                                                                     parity):
+    """Ties (small integers), NaN/inf/-0.0 in the incoming gradient and NaN windows: the input
+    gradient equals PyTorch's, eager and in the batch-last kernel O2 runs; bit for bit where
+    windows tile the input (overlapping windows add their shares in another order)."""
+    torch = parity.torch
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 3, (3, 2, 6, 6)).astype(dtype)
+    if nan_input:
+        x[0, 1, 2, 3] = np.nan
+    kernel, stride, padding = window
+    out_hw = (6 + 2 * padding - kernel) // stride + 1
+    g = rng.standard_normal((3, 2, out_hw, out_hw)).astype(dtype)
+    g.reshape(-1)[:5] = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+
+    def grad_of(lib, pool, x):
+        t = (torch.tensor(x, requires_grad=True) if lib is torch
+             else graphc.tensor(x, requires_grad=True))
+        (pool(t) * (torch.tensor(g) if lib is torch else graphc.tensor(g))).sum().backward()
+        return t.grad.numpy()
+
+    want = grad_of(torch, lambda t: torch.nn.functional.max_pool2d(t, kernel, stride, padding), x)
+    eager = grad_of(graphc, lambda t: F.max_pool2d(t, kernel, stride, padding), x)
+    def same(got):
+        if stride == kernel:
+            as_int = f"i{x.itemsize}"
+            np.testing.assert_array_equal(np.ascontiguousarray(got).view(as_int),
+                                          want.view(as_int))
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == "float32" else 1e-13)
+
+    same(eager)
+    # the batch-last kernel compiled steps run at O2
+    attrs = {"kernel": (kernel, kernel), "stride": (stride, stride), "padding": (padding, padding),
+             "dilation": (1, 1), "ceil_mode": False, "layout": "CHWN"}
+    pool, grad = get_op("max_pool2d"), get_op("max_pool2d_grad")
+    chwn = [np.ascontiguousarray(a.transpose(1, 2, 3, 0)) for a in (g, x)]
+    out = pool.impl(np, chwn[1], **attrs)
+    batch_last = grad.impl(np, chwn[0], chwn[1], out, **attrs).transpose(3, 0, 1, 2)
+    same(batch_last)

@@ -51,3 +51,58 @@ def test_where_takes_the_reference_path_where_the_select_does_not_apply(rng):
     out = np.empty_like(ints)
     kernel(np, out, cond, ints, np.asarray(0), scratch=(np.empty_like(ints),))
     np.testing.assert_array_equal(out, np.where(cond, ints, 0))
+
+
+ALONG_AXIS_CASES = [  # (x shape, idx shape, axis)
+    ((6, 10), (6, 1), 1),  # a loss's class targets: one index per row
+    ((6, 10), (6, 3), 1),  # several per row, repeats accumulate
+    ((5, 4, 3), (2, 4, 3), 0),
+    ((5, 4, 3), (3, 2, 2), -1),  # idx covers a corner of x off the axis
+    ((7,), (4,), 0),
+    ((3, 0), (3, 0), 1),
+]
+
+
+def index_operands(rng, x_shape, idx_shape, axis, dtype="int64", negative=False):
+    n = x_shape[axis]
+    low = -n if negative else 0
+    idx = rng.integers(low, max(n, 1), idx_shape).astype(dtype) if n else np.zeros(idx_shape,
+                                                                                   dtype)
+    return rng.standard_normal(x_shape).astype(np.float32), idx
+
+
+@pytest.mark.parametrize("case", ALONG_AXIS_CASES)
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+@pytest.mark.parametrize("negative", [False, True])
+def test_gather_and_scatter_add_equal_the_reference(rng, case, dtype, negative):
+    from runtime.numpy_kernels import GatherKernel, ScatterAddKernel
+
+    x_shape, idx_shape, axis = case
+    gather, scatter = GatherKernel(), ScatterAddKernel()
+    for _ in range(2):  # new index contents at the same call site
+        x, idx = index_operands(rng, x_shape, idx_shape, axis, dtype, negative)
+        out = np.empty(idx_shape, np.float32)
+        gather(np, out, x, idx, axis=axis)
+        np.testing.assert_array_equal(out, get_op("gather").impl(np, x, idx, axis=axis))
+        src = rng.standard_normal(idx_shape).astype(np.float32)
+        into = np.empty_like(x)
+        scatter(np, into, x, idx, src, axis=axis)
+        want = get_op("scatter_add").impl(np, x, idx, src, axis=axis)
+        np.testing.assert_array_equal(into, want)
+        scatter(np, x, x, idx, src, axis=axis)  # in place over its base
+        np.testing.assert_array_equal(x, want)
+
+
+@pytest.mark.parametrize("bad", [10, -11])
+def test_gather_and_scatter_add_out_of_range_raise_the_reference_error(rng, bad):
+    from runtime.numpy_kernels import GatherKernel, ScatterAddKernel
+
+    x, idx = index_operands(rng, (4, 10), (4, 1), 1)
+    idx[2, 0] = bad
+    with pytest.raises(IndexError) as want:
+        get_op("gather").impl(np, x, idx, axis=1)
+    with pytest.raises(IndexError) as got:
+        GatherKernel()(np, np.empty((4, 1), np.float32), x, idx, axis=1)
+    assert str(got.value) == str(want.value)
+    with pytest.raises(IndexError):
+        ScatterAddKernel()(np, np.empty_like(x), x, idx, np.ones((4, 1), np.float32), axis=1)
