@@ -4,12 +4,15 @@
                                         [--only mlp_train_64,lenet_train_64]
 
 Workloads: the tutorial MLP (784-512-512-10) training step with SGD at batch 64 and 512 and its
-inference at batch 64 and 4096; LeNet-5's training step at batch 64. All implementations run in one
+inference at batch 64 and 4096; the training steps (SGD, batch 64) of LeNet-5, of an LSTM
+classifier (embedding 32, hidden 64, 50 time steps, unrolled in graphc's graph) and of a
+Transformer encoder classifier (two pre-norm layers, d_model 64, 8 heads, 32 tokens). All implementations run in one
 process with the same BLAS/OpenMP thread count, start from the same weights and batch, and are
 timed interleaved (each repeat times every implementation once, in a fixed order), with a pause
 between blocks: OpenBLAS's worker threads spin for a while after a GEMM and slow what runs next.
-Reported: median milliseconds per call, calls per second, and PyTorch eager's time over each
-implementation's (above 1: faster than PyTorch). `--rss` adds the peak resident memory of each
+Reported: median milliseconds per call, calls per second, and the median over repeats of PyTorch
+eager's time over each implementation's in the same repeat (above 1: faster than PyTorch; pairing
+the blocks timed next to each other keeps a noisy machine's slow spells out of the ratio). `--rss` adds the peak resident memory of each
 implementation alone in a fresh process; `--torch-compile` adds torch.compile (slow to build).
 Not part of the test run.
 """
@@ -35,12 +38,21 @@ WORKLOADS = {
     "mlp_infer_64": ("mlp", 64, False),
     "mlp_infer_4096": ("mlp", 4096, False),
     "lenet_train_64": ("lenet", 64, True),
+    "lstm_train_64": ("lstm", 64, True),
+    "transformer_train_64": ("transformer", 64, True),
 }
 IMPLS = ("torch eager", "torch.compile", "graphc O2", "graphc O0", "graphc eager")
 
 
 # -- models, written once for both libraries -------------------------------------------------------
-def define(nn):
+VOCAB, CLASSES = 32, 4  # the sequence models' tokens and classes
+LENGTHS = {"lstm": 50, "transformer": 32}  # their sequence lengths
+
+
+def define(lib):
+    """The models over `lib` (graphc or torch: their module APIs are the same)."""
+    nn = lib.nn
+
     def mlp():
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
                              nn.ReLU(), nn.Linear(512, 10))
@@ -51,21 +63,53 @@ def define(nn):
             nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
 
-    return {"mlp": mlp, "lenet": lenet}
+    class LSTM(nn.Module):  # graphc.models.LSTMClassifier, layer for layer
+        def __init__(self, embed_dim=32, hidden_size=64):
+            super().__init__()
+            self.embedding = nn.Embedding(VOCAB, embed_dim)
+            self.lstm = nn.LSTM(embed_dim, hidden_size, batch_first=True)
+            self.head = nn.Linear(hidden_size, CLASSES)
+
+        def forward(self, tokens):
+            out, _ = self.lstm(self.embedding(tokens))
+            return self.head(out[:, -1])
+
+    class Transformer(nn.Module):  # graphc.models.TransformerClassifier, layer for layer
+        def __init__(self, d_model=64, nhead=8, num_layers=2, dim_feedforward=128):
+            super().__init__()
+            from graphc.models.sequence import sinusoidal_positions
+
+            self.embedding = nn.Embedding(VOCAB, d_model)
+            table = sinusoidal_positions(LENGTHS["transformer"], d_model).numpy()
+            self.register_buffer("positions", lib.tensor(table))
+            layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, 0.0,
+                                               batch_first=True, norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model))
+            self.head = nn.Linear(d_model, CLASSES)
+
+        def forward(self, tokens):
+            x = self.embedding(tokens) + self.positions[: tokens.shape[1]]
+            return self.head(self.encoder(x).amax(1))
+
+    return {"mlp": mlp, "lenet": lenet, "lstm": LSTM, "transformer": Transformer}
 
 
-def data(batch: int):
+def data(model_name: str, batch: int):
+    """(inputs, class targets) as NumPy arrays: images, or token ids for the sequence models."""
     rng = np.random.default_rng(0)
+    if model_name in LENGTHS:
+        return (rng.integers(0, VOCAB, (batch, LENGTHS[model_name])).astype(np.int64),
+                rng.integers(0, CLASSES, batch).astype(np.int64))
     return (rng.random((batch, 1, 28, 28), dtype=np.float32),
             rng.integers(0, 10, batch).astype(np.int64))
 
 
 def initial_state(model_name: str) -> dict:
     import graphc
-    from graphc import nn
 
     graphc.manual_seed(0)
-    return {k: v.numpy().copy() for k, v in define(nn)[model_name]().state_dict().items()}
+    return {k: v.detach().cpu().numpy().copy()
+            for k, v in define(graphc)[model_name]().state_dict().items()}
 
 
 # -- one callable per implementation -----------------------------------------------------------------
@@ -74,10 +118,10 @@ def graphc_impl(workload: str, impl: str, state: dict | None):
     from graphc import nn, optim
 
     model_name, batch, train = WORKLOADS[workload]
-    model = define(nn)[model_name]()
+    model = define(graphc)[model_name]()
     if state is not None:
         model.load_state_dict({k: graphc.from_numpy(v) for k, v in state.items()})
-    X, y = (graphc.from_numpy(a) for a in data(batch))
+    X, y = (graphc.from_numpy(a) for a in data(model_name, batch))
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=1e-3)
     if impl == "graphc eager":
@@ -110,10 +154,10 @@ def torch_impl(workload: str, impl: str, state: dict | None):
     import torch
 
     model_name, batch, train = WORKLOADS[workload]
-    model = define(torch.nn)[model_name]()
+    model = define(torch)[model_name]()
     if state is not None:
         model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    X, y = (torch.from_numpy(a) for a in data(batch))
+    X, y = (torch.from_numpy(a) for a in data(model_name, batch))
     loss_fn = torch.nn.CrossEntropyLoss()
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     seconds = 0.0
@@ -176,8 +220,13 @@ def bench(workload: str, impls, repeats: int) -> dict:
         for impl in impls:
             time.sleep(PAUSE)
             times[impl].append(time_block(fns[impl], counts[impl]))
-    return {impl: {"ms": statistics.median(t), "all": t, "compile_s": compile_s[impl]}
-            for impl, t in times.items()}
+    results = {impl: {"ms": statistics.median(t), "all": t, "compile_s": compile_s[impl]}
+               for impl, t in times.items()}
+    if "torch eager" in times:  # each repeat's ratio to the torch block timed next to it
+        for impl, t in times.items():
+            results[impl]["vs_torch"] = statistics.median(
+                base / mine for base, mine in zip(times["torch eager"], t))
+    return results
 
 
 def peak_rss(workload: str, impl: str, threads: int) -> float:
@@ -242,19 +291,18 @@ def main(argv=None) -> int:
         if args.rss:
             for impl in impls:
                 results[workload][impl]["rss_mib"] = peak_rss(workload, impl, args.threads)
-        print_table(workload, results[workload], have_torch)
+        print_table(workload, results[workload])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     return 0
 
 
-def print_table(workload: str, rows: dict, have_torch: bool) -> None:
-    base = rows.get("torch eager", {}).get("ms")
+def print_table(workload: str, rows: dict) -> None:
     print(f"\n{workload}")
     print(f"  {'':<14}{'ms/call':>9}{'calls/s':>9}{'vs torch':>9}{'compile s':>10}{'RSS MiB':>9}")
     for impl, row in rows.items():
-        ratio = f"{base / row['ms']:.2f}x" if have_torch and base else "-"
+        ratio = f"{row['vs_torch']:.2f}x" if "vs_torch" in row else "-"
         rss = f"{row['rss_mib']:.0f}" if "rss_mib" in row else "-"
         print(f"  {impl:<14}{row['ms']:>9.3f}{1e3 / row['ms']:>9.0f}{ratio:>9}"
               f"{row['compile_s']:>10.2f}{rss:>9}")

@@ -32,10 +32,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the models (written once for both libraries), their batches and initial weights
+from bench_compiled import data as batch_of
+from bench_compiled import define, initial_state
 
 WORKLOADS = {
     # name: (model, batch, optimizer)
@@ -46,53 +47,7 @@ WORKLOADS = {
 }
 IMPLS = ("graphc", "graphc no graph", "torch eager", "torch.compile",
          "torch.compile reduce-overhead")
-VOCAB, CLASSES, LENGTH = 32, 4, 32  # the transformer's tokens
 TARGET = 0.3  # seconds per timed block
-
-
-# -- models, written once for both libraries ---------------------------------------------------------
-def define(lib):
-    """The models over `lib` (graphc or torch): their module APIs are the same. The MLP and LeNet
-    are bench_compiled's."""
-    from bench_compiled import define as define_cnn_and_mlp
-
-    from graphc.models.sequence import sinusoidal_positions
-
-    nn = lib.nn
-
-    class Transformer(nn.Module):  # graphc.models.TransformerClassifier, layer for layer
-        def __init__(self, d_model=64, nhead=8, num_layers=2, dim_feedforward=128):
-            super().__init__()
-            self.embedding = nn.Embedding(VOCAB, d_model)
-            table = sinusoidal_positions(LENGTH, d_model).numpy()
-            self.register_buffer("positions", lib.tensor(table))
-            layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, 0.0,
-                                               batch_first=True, norm_first=True)
-            self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model))
-            self.head = nn.Linear(d_model, CLASSES)
-
-        def forward(self, tokens):
-            x = self.embedding(tokens) + self.positions[: tokens.shape[1]]
-            return self.head(self.encoder(x).amax(1))
-
-    return {**define_cnn_and_mlp(nn), "transformer": Transformer}
-
-
-def batch_of(model: str, batch: int):
-    rng = np.random.default_rng(0)
-    if model == "transformer":
-        return (rng.integers(0, VOCAB, (batch, LENGTH)).astype(np.int64),
-                rng.integers(0, CLASSES, batch).astype(np.int64))
-    return (rng.random((batch, 1, 28, 28), dtype=np.float32),
-            rng.integers(0, 10, batch).astype(np.int64))
-
-
-def initial_state(model: str) -> dict:
-    import graphc
-
-    graphc.manual_seed(0)
-    return {k: v.detach().cpu().numpy().copy()
-            for k, v in define(graphc)[model]().state_dict().items()}
 
 
 def optimizer(lib, name: str, params):

@@ -232,7 +232,13 @@ class MathMixin:
             )
         a = self.unsqueeze(0) if self.ndim == 1 else self
         b = other.unsqueeze(-1) if other.ndim == 1 else other
-        out = dispatch.apply("matmul", a, b)
+        if a.ndim > 2 and b.ndim == 2 and a.shape[-1] == b.shape[0]:
+            # (*, K) @ (K, N) as one (prod(*), K) @ (K, N) product, as PyTorch folds it: one
+            # GEMM, and b's gradient one GEMM too (not a batch of products summed)
+            lead = a.shape[:-1]
+            out = dispatch.apply("matmul", a.reshape(-1, a.shape[-1]), b).reshape(*lead, -1)
+        else:
+            out = dispatch.apply("matmul", a, b)
         if other.ndim == 1:
             out = out.squeeze(-1)
         if self.ndim == 1:

@@ -296,3 +296,23 @@ def test_traced_inplace_ops_keep_shape_and_dtype_rules():
         return x
 
     assert graphc.trace(accumulate, graphc.ones(3)).outputs[0].dtype == "float32"
+
+
+def test_a_batch_of_rows_times_a_matrix_is_one_2d_product_and_so_is_its_weight_gradient():
+    """(N, L, K) @ (K, M) folds to (N*L, K) @ (K, M), as PyTorch's matmul does: the weight's
+    gradient is then one product, not a product per batch element summed."""
+    from passes.autodiff import differentiate
+
+    layer = nn.Linear(8, 5)
+    x = graphc.randn(4, 3, 8)
+    graph = graphc.trace(lambda x: layer(x).sum(), x, module=layer)
+    products = [n for n in graph.nodes if n.op == "matmul"]
+    assert [tuple(n.outputs[0].shape) for n in products] == [(12, 5)]
+    backward = differentiate(graph, wrt=["weight"]).backward
+    grads = [n for n in backward.nodes if n.op == "matmul"]
+    assert grads and all(n.outputs[0].type.ndim == 2 for n in grads)
+    out = layer(x)
+    assert out.shape == (4, 3, 5)
+    np.testing.assert_allclose(out.detach().numpy(),
+                               x.numpy() @ layer.weight.detach().numpy().T
+                               + layer.bias.detach().numpy(), rtol=1e-5, atol=1e-6)
