@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ir.errors import ExecutionError
+from ir.errors import ExecutionError, kernel_error
 from ir.graph import Graph, Node, describe_location
 from ir.ops.registry import get_op
 
@@ -21,9 +21,9 @@ def run_node(xp, node: Node, arrays: Sequence) -> tuple:
     except ExecutionError:
         raise
     except Exception as err:
-        raise ExecutionError(
-            f"while executing {node!r}{describe_location(node.meta)}: {type(err).__name__}: {err}"
-        ) from err
+        raise kernel_error(
+            f"while executing {node!r}{describe_location(node.meta)}: {type(err).__name__}: {err}",
+            err) from err
     return result if isinstance(result, tuple) else (result,)
 
 

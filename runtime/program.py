@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from ir.errors import ExecutionError
+from ir.errors import ExecutionError, kernel_error
 from ir.graph import Graph, Node, Value, describe_location
 from runtime import numpy_kernels
 from runtime.backend import Backend
@@ -165,10 +165,9 @@ class Program:
             raise
         except Exception as err:
             node = (self.flat_nodes if observe is None else self.nodes)[index]
-            raise ExecutionError(
+            raise kernel_error(
                 f"while executing {node!r}{describe_location(node.meta)}: "
-                f"{type(err).__name__}: {err}"
-            ) from err
+                f"{type(err).__name__}: {err}", err) from err
 
 
     def _observed(self, step, node: Node, observe: Callable) -> None:

@@ -33,6 +33,7 @@ from graphc.nn.activation import (
 from graphc.nn.attention import MultiheadAttention
 from graphc.nn.containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from graphc.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from graphc.nn.distance import CosineSimilarity, PairwiseDistance
 from graphc.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from graphc.nn.lazy import (
     LazyBatchNorm1d,
@@ -89,7 +90,7 @@ from graphc.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNeare
 
 # isort: split
 # DistributedDataParallel is a Module: import `parallel` last.
-from graphc.nn import parallel
+from graphc.nn import parallel, utils
 from graphc.nn.parallel import DataParallel
 
 __all__ = [
@@ -116,6 +117,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "CosineSimilarity",
     "CrossEntropyLoss",
     "DataParallel",
     "Dropout",
@@ -156,6 +158,7 @@ __all__ = [
     "MultiheadAttention",
     "NLLLoss",
     "PReLU",
+    "PairwiseDistance",
     "Parameter",
     "ParameterDict",
     "ParameterList",
@@ -192,4 +195,5 @@ __all__ = [
     "functional",
     "init",
     "parallel",
+    "utils",
 ]

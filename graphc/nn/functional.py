@@ -440,5 +440,38 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None)
     return input / input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input)
 
 
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """Sum over `dim` of (x1 / max(||x1||, eps)) * (x2 / max(||x2||, eps)), as PyTorch computes it
+    (each operand divided by its own norm first; the clamp, as PyTorch's, passes the norm's
+    gradient through)."""
+    shape = _broadcast_shape(x1, x2)
+    x1, x2 = x1.expand(*shape), x2.expand(*shape)
+    return ((x1 / _clamped_norm(x1, dim, eps)) * (x2 / _clamped_norm(x2, dim, eps))).sum(dim)
+
+
+def _clamped_norm(x, dim: int, eps: float):
+    norm = x.norm(2, dim, keepdim=True)
+    return norm + (norm.clamp_min(eps) - norm).detach()
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+    """||x1 - x2 + eps||_p over the last dimension."""
+    _broadcast_shape(x1, x2)
+    return (x1 - x2 + eps).norm(p, -1, keepdim=keepdim)
+
+
+def _broadcast_shape(x1, x2) -> tuple:
+    """The shape x1 and x2 broadcast to; PyTorch's error naming the first dimension (from the
+    right) where they do not."""
+    a, b = tuple(x1.shape), tuple(x2.shape)
+    ndim = max(len(a), len(b))
+    a, b = (1,) * (ndim - len(a)) + a, (1,) * (ndim - len(b)) + b
+    for i in reversed(range(ndim)):
+        if a[i] != b[i] and 1 not in (a[i], b[i]):
+            raise RuntimeError(f"The size of tensor a ({a[i]}) must match the size of tensor b "
+                               f"({b[i]}) at non-singleton dimension {i}")
+    return tuple(max(m, n) if 0 not in (m, n) else 0 for m, n in zip(a, b))
+
+
 def flatten(input, start_dim: int = 0, end_dim: int = -1):
     return input.flatten(start_dim, end_dim)

@@ -324,6 +324,26 @@ op("normalize", lambda t, x: t.nn.functional.normalize(x), fixed(
 op("normalize_p1", lambda t, x: t.nn.functional.normalize(x, p=1.0, dim=0), unary(
     nonfinite=False), dtypes=FLOATS)
 
+def vector_pairs(rng, dtype):
+    """(x1, x2) pairs of vectors along dim 1 and the last dim: broadcasting, a zero vector."""
+    zero = make(rng, (3, 4), dtype)
+    zero[1] = 0
+    return [Sample((make(rng, (3, 4), dtype), make(rng, (3, 4), dtype))),
+            Sample((make(rng, (2, 3, 4), dtype), make(rng, (1, 3, 4), dtype))),
+            Sample((make(rng, (3, 4), dtype), make(rng, (4,), dtype))),
+            Sample((zero, make(rng, (3, 4), dtype)), grad=False)]
+
+
+op("cosine_similarity", lambda t, a, b: t.nn.functional.cosine_similarity(a, b), vector_pairs,
+   dtypes=FLOATS)
+op("cosine_similarity_last", lambda t, a, b: t.nn.functional.cosine_similarity(a, b, dim=-1,
+                                                                                 eps=1e-3),
+   vector_pairs, dtypes=FLOATS)
+op("pairwise_distance", lambda t, a, b: t.nn.functional.pairwise_distance(a, b), vector_pairs,
+   dtypes=FLOATS)
+op("pairwise_distance_p1_keepdim", lambda t, a, b: t.nn.functional.pairwise_distance(
+    a, b, p=1.0, keepdim=True), vector_pairs, dtypes=FLOATS)
+
 # Shape and indexing.
 def matrices(rng, dtype):
     return [Sample((make(rng, s, dtype),)) for s in ((3, 4), (2, 4, 3), (3, 3), (0, 2))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -319,3 +320,19 @@ def test_lenet_traces_and_equals_pytorch(torch):
     graph = graphc.trace(mine, graphc.from_numpy(x))
     (out,) = run_graph(graph, [x], {k: v.numpy() for k, v in mine.state_dict().items()})
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [lambda nn: nn.CosineSimilarity(dim=-1),
+                                  lambda nn: nn.PairwiseDistance(p=3.0, keepdim=True)])
+def test_distance_modules_match_pytorch_and_name_a_shape_mismatch(make, parity):
+    torch = parity.torch
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 8)), rng.standard_normal((1, 8))
+    got = make(graphc.nn)(graphc.tensor(a), graphc.tensor(b))
+    want = make(torch.nn)(torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+    for lib, tensor in ((torch, torch.tensor), (graphc, graphc.tensor)):
+        with pytest.raises(RuntimeError, match=re.escape(
+                "The size of tensor a (8) must match the size of tensor b (7) at non-singleton "
+                "dimension 1")):
+            make(lib.nn)(tensor(a), tensor(rng.standard_normal((5, 7))))
