@@ -88,7 +88,15 @@ from runtime.threads import get_num_threads, set_num_threads
 # reaches all of them from `import torch` alone).
 from graphc import accelerator, backends, cuda, data, onnx, utils
 from graphc.device import get_default_device, set_default_device
-from graphc.dtypes import get_default_dtype, set_default_dtype
+from graphc.dtypes import (
+    can_cast,
+    finfo,
+    get_default_dtype,
+    iinfo,
+    promote_types,
+    set_default_dtype,
+)
+from graphc.dtypes import tensor_result_type as result_type
 
 inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
 
@@ -100,6 +108,7 @@ __all__ = [  # and every name of graphc.functions
     "as_tensor",
     "bernoulli",
     "bool",
+    "can_cast",
     "check",
     "compile",
     "compile_train_step",
@@ -112,6 +121,7 @@ __all__ = [  # and every name of graphc.functions
     "empty_like",
     "enable_grad",
     "eye",
+    "finfo",
     "float",
     "float16",
     "float32",
@@ -122,6 +132,7 @@ __all__ = [  # and every name of graphc.functions
     "get_default_dtype",
     "get_num_threads",
     "half",
+    "iinfo",
     "inference_mode",
     "int",
     "int8",
@@ -141,6 +152,7 @@ __all__ = [  # and every name of graphc.functions
     "ones",
     "ones_like",
     "optim",
+    "promote_types",
     "rand",
     "rand_like",
     "randint",
@@ -148,6 +160,7 @@ __all__ = [  # and every name of graphc.functions
     "randn_like",
     "randperm",
     "render",
+    "result_type",
     "save",
     "set_grad_enabled",
     "set_num_threads",

@@ -128,3 +128,52 @@ def result_type(*operands) -> dtype:
             d = scalar_dtype(op)
             wrapped = d if wrapped is None else promote_types(wrapped, d)
     return _combine(dims, _combine(zeros, wrapped))
+
+
+def tensor_result_type(*operands) -> dtype:
+    """`graphc.result_type(a, b)`: the dtype PyTorch's binary ops give tensors and/or scalars."""
+    return result_type(*[(op.dtype, op.ndim) if hasattr(op, "dtype") and hasattr(op, "ndim")
+                         else op for op in operands])
+
+
+def can_cast(from_: dtype, to: dtype) -> bool:
+    """PyTorch's same-kind rule: no cast to a lower category (float -> int, int -> bool)."""
+    return _category(from_) <= _category(to)
+
+
+class finfo:
+    """Machine limits of a floating dtype (bits, eps, max, min, tiny, resolution), as
+    `torch.finfo`."""
+
+    def __init__(self, type: dtype | None = None):
+        type = get_default_dtype() if type is None else type
+        if not type.is_floating_point:
+            raise TypeError(f"torch.finfo() requires a floating point input type. Use "
+                            f"torch.iinfo to handle '{type.name}'")
+        info = np.finfo(type.np)
+        self.dtype, self.bits = type.name, info.bits
+        self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = 10.0 ** -int(info.precision)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.tiny:g}, tiny={self.tiny:g}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype (bits, min, max), as `torch.iinfo`."""
+
+    def __init__(self, type: dtype):
+        if type.is_floating_point:
+            raise TypeError(f"torch.iinfo() requires an integer input type. Use torch.finfo "
+                            f"to handle '{type.name}'")
+        if type is bool_:
+            raise TypeError("torch.bool is not supported by torch.iinfo")
+        info = np.iinfo(type.np)
+        self.dtype, self.bits = type.name, info.bits
+        self.min, self.max = int(info.min), int(info.max)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

@@ -14,6 +14,7 @@ import numpy as np
 from graphc import autograd, creation, dispatch, tracing
 from graphc.device import CPU, check_eager_device, device, device_of, move
 from graphc.dtypes import BY_NAME, BY_NUMPY, TYPE_NAMES, get_default_dtype
+from graphc.tensor_composite import CompositeMixin
 from graphc.tensor_math import MathMixin
 from graphc.tensor_matrix import MatrixMixin
 from graphc.tensor_pointwise import PointwiseMixin
@@ -37,7 +38,8 @@ def array_type(array) -> TensorType:
     return TensorType(array.shape, array.dtype)
 
 
-class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, ShapeMixin):
+class Tensor(MathMixin, PointwiseMixin, ReduceMixin, ScatterMixin, MatrixMixin, ShapeMixin,
+             CompositeMixin):
     """A multi-dimensional array with PyTorch's API; see the module docstring.
 
     `Tensor(data)` builds a float32 tensor from nested sequences, `Tensor(*sizes)` a zero tensor of

@@ -517,6 +517,84 @@ for _module, _args in (
 op("nn_Unfold", lambda t, x: t.nn.Unfold(2, padding=1)(x),
    lambda rng, dtype: [Sample((make(rng, (1, 2, 3, 3), dtype),))], dtypes=FLOATS)
 
+# Composites of PyTorch's torch.* surface (graphc/tensor_composite.py, graphc/functions.py).
+def _mats(*shapes):
+    return lambda rng, dtype: [Sample(tuple(make(rng, s, dtype) for s in shapes))]
+
+
+op("addmm", lambda t, c, a, b: t.addmm(c, a, b, beta=0.5, alpha=2.0),
+   _mats((3, 5), (3, 4), (4, 5)), dtypes=FLOATS)
+op("addmm_broadcast", lambda t, c, a, b: t.addmm(c, a, b), _mats((5,), (3, 4), (4, 5)),
+   dtypes=FLOATS)
+op("addmv", lambda t, c, a, b: t.addmv(c, a, b, alpha=3.0), _mats((3,), (3, 4), (4,)),
+   dtypes=FLOATS)
+op("baddbmm", lambda t, c, a, b: t.baddbmm(c, a, b, beta=2.0),
+   _mats((2, 3, 5), (2, 3, 4), (2, 4, 5)), dtypes=FLOATS)
+op("addbmm", lambda t, c, a, b: t.addbmm(c, a, b), _mats((3, 5), (2, 3, 4), (2, 4, 5)),
+   dtypes=FLOATS)
+op("matrix_power", lambda t, a: t.matrix_power(a, 3), _mats((2, 3, 3)), dtypes=FLOATS)
+op("diff", lambda t, x: t.diff(x, dim=1), _mats((3, 5)), dtypes=(*FLOATS, *INTS, "bool"))
+op("diff_n2_prepend", lambda t, x, p: t.diff(x, n=2, dim=0, prepend=p), _mats((3, 4), (1, 4)),
+   dtypes=FLOATS)
+op("nansum", lambda t, x: t.nansum(x, -1), unary(), dtypes=FLOATS)
+op("nansum_all", lambda t, x: t.nansum(x),
+   fixed(Sample((np.array([[1.0, NAN], [2.5, -1.0]]),))), dtypes=FLOATS)
+op("nanmean", lambda t, x: t.nanmean(x, 1),
+   fixed(Sample((np.array([[1.0, NAN, 3.0], [NAN, NAN, 2.0]]),))), dtypes=FLOATS)
+op("logcumsumexp", lambda t, x: t.logcumsumexp(x, 1), _mats((3, 5)), dtypes=FLOATS)
+op("logcumsumexp_inf", lambda t, x: t.logcumsumexp(x, 0),
+   fixed(Sample((np.array([-INF, -INF, 1.0, INF, 2.0]),), grad=False)), dtypes=FLOATS)
+op("select", lambda t, x: t.select(x, 1, -2), _mats((3, 4, 2)), dtypes=ALL)
+op("tensor_split_sections", lambda t, x: t.tensor_split(x, 3, dim=1), _mats((2, 7)), dtypes=ALL)
+op("tensor_split_indices", lambda t, x: t.tensor_split(x, [1, -2, 9]), _mats((5, 2)), dtypes=ALL)
+op("split_with_sizes", lambda t, x: t.split_with_sizes(x, [2, 1, 2], 0), _mats((5, 3)),
+   dtypes=FLOATS)
+op("hsplit", lambda t, x: t.hsplit(x, 2), _mats((3, 4)), dtypes=FLOATS)
+op("vsplit", lambda t, x: t.vsplit(x, [1, 2]), _mats((3, 4)), dtypes=FLOATS)
+for _k in (1, 2, 3, -1):
+    op(f"rot90_{_k}", lambda t, x, _k=_k: t.rot90(x, _k, (1, 2)), _mats((2, 3, 4)), dtypes=ALL)
+op("tile", lambda t, x: t.tile(x, (2, 1, 3)), _mats((2, 3)), dtypes=ALL)
+op("tile_method", lambda t, x: x.tile(2), _mats((2, 3)), dtypes=FLOATS)
+op("take", lambda t, x, i: t.take(x, i),
+   lambda rng, dtype: [Sample((make(rng, (3, 4), dtype), np.array([[0, -1], [5, 11]])))],
+   dtypes=ALL)
+op("cross", lambda t, a, b: t.cross(a, b, dim=1), _mats((4, 3), (4, 3)), dtypes=FLOATS)
+op("dist", lambda t, a, b: t.dist(a, b, 3), _mats((4, 3), (3,)), dtypes=FLOATS)
+op("xlogy", lambda t, x, y: t.xlogy(x, y),
+   lambda rng, dtype: [Sample((make(rng, (2, 3), dtype), make(rng, (3,), dtype, 0.1, 3))),
+                       Sample((np.array([0.0, 0.0, 2.0, 0.0], dtype),
+                               np.array([0.0, NAN, 0.0, 3.0], dtype)), grad=False)],
+   dtypes=FLOATS)
+op("logaddexp", lambda t, x, y: t.logaddexp(x, y), binary(scalars=()), dtypes=FLOATS)
+op("logaddexp_ties", lambda t, x, y: t.logaddexp(x, y),
+   fixed(Sample((np.array([1.0, -2.0, 0.5]), np.array([1.0, -2.0, 3.0])))), dtypes=FLOATS)
+op("fmax", lambda t, x, y: t.fmax(x, y), binary(scalars=()), dtypes=(*FLOATS, *INTS),
+   finite_differences=False)
+op("fmin", lambda t, x, y: t.fmin(x, y), binary(scalars=()), dtypes=(*FLOATS, *INTS),
+   finite_differences=False)
+op("sinc", lambda t, x: t.sinc(x), unary(), dtypes=FLOATS)
+op("sinc_zero", lambda t, x: t.sinc(x), fixed(Sample((np.array([0.0, 1.0, -0.5]),))),
+   dtypes=FLOATS)
+op("heaviside", lambda t, x, v: t.heaviside(x, v),
+   fixed(Sample((np.array([-1.5, 0.0, 2.0, 0.0]), np.array([0.5, 0.25, 0.5, 0.75])),
+                grad=False)), dtypes=FLOATS, grad=False)
+op("deg2rad", lambda t, x: t.deg2rad(x), unary(), dtypes=FLOATS)
+op("rad2deg", lambda t, x: t.rad2deg(x), unary(), dtypes=FLOATS)
+op("hstack", lambda t, a, b: t.hstack([a, b]), _mats((2, 3), (2, 1)), dtypes=ALL)
+op("hstack_vectors", lambda t, a, b: t.hstack([a, b]), _mats((3,), (2,)), dtypes=FLOATS)
+op("vstack", lambda t, a, b: t.vstack([a, b]), _mats((3,), (2, 3)), dtypes=ALL)
+op("dstack", lambda t, a, b: t.dstack([a, b]), _mats((2, 3), (2, 3)), dtypes=FLOATS)
+op("column_stack", lambda t, a, b: t.column_stack([a, b]), _mats((3,), (3, 2)), dtypes=FLOATS)
+op("atleast_2d", lambda t, a: t.atleast_2d(a), _mats((3,)), dtypes=FLOATS)
+op("atleast_3d", lambda t, a, b: t.atleast_3d(a, b), _mats((), (2, 3)), dtypes=FLOATS)
+op("broadcast_tensors", lambda t, a, b: t.broadcast_tensors(a, b), _mats((2, 1), (3,)),
+   dtypes=FLOATS)
+op("block_diag", lambda t, a, b, c: t.block_diag(a, b, c), _mats((2, 3), (1, 1), (2,)),
+   dtypes=FLOATS)
+op("cdist", lambda t, a, b: t.cdist(a, b), _mats((2, 3, 4), (2, 5, 4)), dtypes=FLOATS)
+op("cdist_p1", lambda t, a, b: t.cdist(a, b, p=1.0), _mats((3, 4), (5, 4)), dtypes=FLOATS,
+   finite_differences=False)
+
 # The narrow dtypes (float16 storage, 8- and 16-bit integers) on the ops models use them with.
 NARROW = ("float16", "uint8", "int8", "int16")
 for _info in OPS:

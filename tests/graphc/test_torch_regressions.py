@@ -88,3 +88,44 @@ def test_softmax_of_a_zero_dim_tensor(name, value):
     x = np.array(value, "float32")
     (ours, _), (theirs, _) = both(lambda t, x: getattr(t, name)(x, 0), x)
     same(ours, theirs)
+
+
+@pytest.mark.parametrize("call", [
+    lambda t, x: t.take(x, t.tensor([12])),
+    lambda t, x: t.select(x, 1, 4),
+    lambda t, x: t.heaviside(x, t.tensor(1)),
+    lambda t, x: t.tensor_split(x, 0),
+    lambda t, x: t.split_with_sizes(x, [1, 1], 0),
+    lambda t, x: t.rot90(x, 1, (0, 0)),
+    lambda t, x: t.cdist(x, x[:, :3]),
+])
+def test_composites_refuse_bad_arguments_as_pytorch(call):
+    errors = []
+    for lib in (torch, graphc):
+        with pytest.raises(Exception) as err:
+            call(lib, lib.arange(12.0).reshape(3, 4))
+        errors.append((type(err.value), str(err.value)))
+    assert errors[0] == errors[1]
+
+
+def test_dtype_information_and_promotion_as_pytorch():
+    for name in ("float16", "float32", "float64"):
+        ours, theirs = graphc.finfo(getattr(graphc, name)), torch.finfo(getattr(torch, name))
+        for field in ("bits", "eps", "max", "min", "tiny", "resolution"):
+            assert getattr(ours, field) == getattr(theirs, field), (name, field)
+    for name in ("uint8", "int8", "int16", "int32", "int64"):
+        ours, theirs = graphc.iinfo(getattr(graphc, name)), torch.iinfo(getattr(torch, name))
+        assert (ours.bits, ours.min, ours.max) == (theirs.bits, theirs.min, theirs.max)
+    names = ("bool", "uint8", "int8", "int32", "int64", "float16", "float32", "float64")
+    for a in names:
+        for b in names:
+            ga, gb, ta, tb = (getattr(lib, n) for lib in (graphc, torch) for n in (a, b))
+            assert graphc.promote_types(ga, gb).name == str(torch.promote_types(ta, tb))[6:]
+            assert graphc.can_cast(ga, gb) == torch.can_cast(ta, tb), (a, b)
+    for args in [(np.array([1, 2]), 1.5), (np.array(1.0), np.array([1], np.int32)),
+                 (np.array([1.0], np.float32), np.array(2.0)), (np.array([True]), 3)]:
+        ours = graphc.result_type(*[graphc.tensor(a) if isinstance(a, np.ndarray) else a
+                                    for a in args])
+        theirs = torch.result_type(*[torch.tensor(a) if isinstance(a, np.ndarray) else a
+                                     for a in args])
+        assert ours.name == str(theirs)[6:], args
