@@ -224,6 +224,11 @@ METHODS = (
     "heaviside",
     "deg2rad",
     "rad2deg",
+    "erfc",
+    "atan2",
+    "arctan2",
+    "hypot",
+    "copysign",
 )
 for _name in METHODS:
     globals()[_name] = _method(_name)

@@ -77,6 +77,16 @@ def _unary_float(op: str):
     return method
 
 
+def _binary_float(op: str):
+    def method(self, other):
+        a, b = dispatch.promote(self, other)
+        return dispatch.apply(op, _float(a), _float(b))
+
+    method.__name__ = op
+    method.__doc__ = f"Elementwise {op} (integer tensors compute in float32)."
+    return method
+
+
 def operator_method(op: str, reflected: bool = False, combine=None):
     """The method `self <op> other` (or `other <op> self` when reflected) computed by
     `combine(op, a, b)` (default: promote both operands and apply the op)."""
@@ -201,6 +211,10 @@ class MathMixin:
     tanh = _unary_float("tanh")
     sigmoid = _unary_float("sigmoid")
     erf = _unary_float("erf")
+    erfc = _unary_float("erfc")
+    atan2 = arctan2 = _binary_float("atan2")
+    hypot = _binary_float("hypot")
+    copysign = _binary_float("copysign")
 
     def sign(self):
         return dispatch.apply("sign", self)

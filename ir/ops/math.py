@@ -1,5 +1,6 @@
 """More elementwise math: logs and exponentials, trigonometric and hyperbolic functions and their
-inverses, erfinv, rounding, and the division family (floor_divide, fmod, remainder).
+inverses, erfinv, erfc, rounding, the division family (floor_divide, fmod, remainder) and
+the two-argument atan2, hypot and copysign.
 
 Each is one NumPy/CuPy ufunc. Gradients follow PyTorch: rounding and floor division are constant
 almost everywhere (zero gradient, never NaN), fmod and remainder pass the gradient to the dividend.
@@ -14,6 +15,7 @@ from ir.ops.elementwise import (
     UNARY_TRAITS,
     define_special,
     define_ufunc,
+    float_binary,
     numeric_binary,
     same_float,
     same_numeric,
@@ -156,4 +158,64 @@ define_ufunc(
            " ? fmod({0}, {1}) + {1} : fmod({0}, {1}))",
     vjp=_modulo_vjp("floor"),
     doc="Python's %: the sign of the divisor.",
+)
+
+
+# -- two-argument float functions ------------------------------------------------------------------
+def _atan2_vjp(b, g, out, y, x):
+    # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
+    scale = b.div(g, b.add(b.mul(x, x), b.mul(y, y)))
+    return b.unbroadcast(b.mul(scale, x), y), b.unbroadcast(b.neg(b.mul(scale, y)), x)
+
+
+define_ufunc(
+    "atan2", "arctan2",
+    traits=BINARY_TRAITS,
+    arity=2,
+    shape=float_binary,
+    c_expr="atan2({0}, {1})",
+    vjp=_atan2_vjp,
+    doc="The angle of the point (x, y) = (operand 1, operand 0), in (-pi, pi].",
+)
+
+
+def _hypot_vjp(b, g, out, x, y):
+    # d hypot = (x dx + y dy) / hypot; PyTorch's 0/0 at the origin is kept (NaN), as it does.
+    scale = b.div(g, out)
+    return b.unbroadcast(b.mul(scale, x), x), b.unbroadcast(b.mul(scale, y), y)
+
+
+define_ufunc(
+    "hypot", "hypot",
+    traits=BINARY_TRAITS,
+    arity=2,
+    shape=float_binary,
+    c_expr="hypot({0}, {1})",
+    vjp=_hypot_vjp,
+    doc="sqrt(x^2 + y^2) without overflow or underflow.",
+)
+
+
+def _copysign_vjp(b, g, out, x, y):
+    # PyTorch: the gradient to x is g * (out / x), 0 where x is 0; y gets none.
+    zero = b.scalar_like(0, x)
+    ratio = b.where(b.eq(x, zero), zero, b.div(out, b.where(b.eq(x, zero), b.scalar_like(1, x),
+                                                             x)))
+    return b.unbroadcast(b.mul(g, ratio), x), b.zeros(y.type)
+
+
+define_ufunc(
+    "copysign", "copysign",
+    traits=BINARY_TRAITS,
+    arity=2,
+    shape=float_binary,
+    c_expr="copysign({0}, {1})",
+    vjp=_copysign_vjp,
+    doc="|x| with the sign (bit) of y.",
+)
+define_special(
+    "erfc", "erfc",
+    c_expr="erfc({0})",
+    vjp=lambda b, g, out, x: (b.mul(g, b.mul(b.scalar_like(-2 / math.sqrt(math.pi), x),
+                                             b.exp(b.neg(b.mul(x, x))))),),
 )

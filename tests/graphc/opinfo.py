@@ -580,6 +580,19 @@ op("heaviside", lambda t, x, v: t.heaviside(x, v),
                 grad=False)), dtypes=FLOATS, grad=False)
 op("deg2rad", lambda t, x: t.deg2rad(x), unary(), dtypes=FLOATS)
 op("rad2deg", lambda t, x: t.rad2deg(x), unary(), dtypes=FLOATS)
+op("atan2", lambda t, y, x: t.atan2(y, x), binary(scalars=()), dtypes=(*FLOATS, *INTS),
+   finite_differences=False)  # (binary's samples may sit at the origin)
+op("atan2_method", lambda t, y, x: y.arctan2(x), _mats((2, 3), (3,)), dtypes=FLOATS)
+op("hypot", lambda t, x, y: t.hypot(x, y), binary(scalars=()), dtypes=FLOATS,
+   finite_differences=False)
+op("hypot_large", lambda t, x, y: t.hypot(x, y),
+   fixed(Sample((np.array([3e200, 1e-200, 5.0]), np.array([4e200, 1e-200, -12.0])))),
+   dtypes=("float64",), finite_differences=False)  # (no finite step at 1e200)
+op("copysign", lambda t, x, y: t.copysign(x, y), binary(scalars=()), dtypes=(*FLOATS, *INTS),
+   finite_differences=False)
+op("erfc", lambda t, x: t.erfc(x), unary(), dtypes=(*FLOATS, *INTS))
+op("erfc_tail", lambda t, x: t.erfc(x), fixed(Sample((np.array([5.0, 10.0, 26.0, -6.0]),))),
+   dtypes=("float64",))
 op("hstack", lambda t, a, b: t.hstack([a, b]), _mats((2, 3), (2, 1)), dtypes=ALL)
 op("hstack_vectors", lambda t, a, b: t.hstack([a, b]), _mats((3,), (2,)), dtypes=FLOATS)
 op("vstack", lambda t, a, b: t.vstack([a, b]), _mats((3,), (2, 3)), dtypes=ALL)

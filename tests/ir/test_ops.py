@@ -155,6 +155,7 @@ UNARY = {
     "acosh": (above_one, np.arccosh),
     "atanh": (unit, np.arctanh),
     "erfinv": (unit, scipy.special.erfinv),
+    "erfc": (normal, scipy.special.erfc),
     "floor": (halves, np.floor),
     "ceil": (halves, np.ceil),
     "trunc": (halves, np.trunc),
@@ -186,6 +187,9 @@ BINARY = {
     "floor_divide": np.floor_divide,
     "fmod": np.fmod,
     "remainder": np.remainder,
+    "atan2": np.arctan2,
+    "hypot": np.hypot,
+    "copysign": np.copysign,
 }
 
 

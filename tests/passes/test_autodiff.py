@@ -124,7 +124,8 @@ UNARY_DOMAIN = {"log": positive, "sqrt": positive, "abs": away_from_zero, "log2"
 
 @grad_case("neg", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "erf", "relu",
            "sign", "log2", "log10", "log1p", "exp2", "expm1", "tan", "asin", "acos", "atan",
-           "sinh", "cosh", "asinh", "acosh", "atanh", "erfinv", "floor", "ceil", "trunc", "round")
+           "sinh", "cosh", "asinh", "acosh", "atanh", "erfinv", "floor", "ceil", "trunc", "round",
+           "erfc")
 def _unary(rng, name):
     # relu and sign are not differentiable at 0: keep finite differences away from it.
     make = away_from_zero if name in ("relu", "sign") else UNARY_DOMAIN.get(name, normal)
@@ -137,6 +138,13 @@ def _binary(rng, name):
     x = (positive if name == "pow" else normal)(rng, sx)
     y = (positive if name == "div" else normal)(rng, sy)
     return [x, y], {}
+
+
+@grad_case("atan2", "hypot", "copysign")
+def _two_argument(rng, name):
+    # Away from the origin (atan2's and hypot's singular point) and from x = 0 (copysign's kink).
+    sx, sy = broadcast_pair(rng)
+    return [away_from_zero(rng, sx), away_from_zero(rng, sy)], {}
 
 
 @grad_case("floor_divide", "fmod", "remainder")
