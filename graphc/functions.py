@@ -10,6 +10,7 @@ from graphc import dispatch
 from graphc import tensor_core as _tensor
 from graphc.tensor_math import where, write_out
 from graphc.tensor_matrix import cartesian_prod, einsum, meshgrid, tensordot
+from graphc.tensor_scatter import searchsorted
 from graphc.tensor_shape import axis_index
 
 
@@ -229,6 +230,9 @@ METHODS = (
     "arctan2",
     "hypot",
     "copysign",
+    "unique",
+    "bincount",
+    "bucketize",
 )
 for _name in METHODS:
     globals()[_name] = _method(_name)
@@ -391,5 +395,6 @@ def equal(a, b) -> bool:
 __all__ = ["atleast_1d", "atleast_2d", "atleast_3d", "block_diag", "broadcast_tensors",
            "cartesian_prod", "cat", "cdist", "chain_matmul", "column_stack", "concat",
            "concatenate", "dstack", "einsum", "equal", "hstack", "is_tensor", "logspace",
-           "meshgrid", "row_stack", "stack", "tensordot", "vstack", "where"]
+           "meshgrid", "row_stack", "searchsorted", "stack", "tensordot", "vstack",
+           "where"]
 __all__.extend(METHODS)

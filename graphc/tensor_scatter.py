@@ -191,6 +191,106 @@ class ScatterMixin:
     def argwhere(self):
         return self.nonzero()
 
+    # -- eager only: results whose shape (or, for searchsorted, whose use) depends on the data --
+    def unique(self, sorted: bool = True, return_inverse: bool = False,
+               return_counts: bool = False, dim=None):
+        """The distinct values (sorted; along `dim`: the distinct slices), with the inverse
+        indices and the counts when asked for."""
+        data = _eager_array(self, "unique()")
+        axis = None if dim is None else axis_index(dim, self.ndim)
+        values, inverse, counts = np.unique(data, return_inverse=True, return_counts=True,
+                                            axis=axis)
+        inverse = inverse.reshape(data.shape if axis is None else (data.shape[axis],))
+        out = [_like(self, values, self.dtype)]
+        if return_inverse:
+            out.append(_like(self, inverse, int64))
+        if return_counts:
+            out.append(_like(self, counts, int64))
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def bincount(self, weights=None, minlength: int = 0):
+        """How often each value 0..max occurs in this 1-D tensor of non-negative integers (the
+        sum of `weights` at each, when given)."""
+        data = _eager_array(self, "bincount()")
+        if self.dtype.is_floating_point:
+            raise NotImplementedError(f'"bincount_cpu" not implemented for '
+                                      f"'{self.dtype.name.capitalize().rstrip('0123456789')}'")
+        if self.ndim != 1 or self.dtype is bool_ or (data.size and data.min() < 0):
+            raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+        if minlength < 0:
+            raise RuntimeError("minlength should be >= 0")
+        if weights is None:
+            return _like(self, np.bincount(data, minlength=minlength), int64)
+        if tuple(weights.shape) != tuple(self.shape):
+            raise RuntimeError("weights should be 1-d and have the same length as input")
+        counts = np.bincount(data, weights=_eager_array(weights, "bincount()"),
+                             minlength=minlength)
+        from graphc.dtypes import float32, float64
+
+        kind = float32 if weights.dtype is float32 else float64
+        return _like(self, counts, kind)
+
+    def bucketize(self, boundaries, *, out_int32: bool = False, right: bool = False):
+        """The index of the bucket of `boundaries` (1-D, ascending) each element falls in."""
+        data = _eager_array(self, "bucketize()")
+        edges = _eager_array(boundaries, "bucketize()")
+        if edges.ndim != 1:
+            raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim("
+                               f"{edges.ndim})")
+        found = np.searchsorted(edges, data, side="right" if right else "left")
+        return _like(self, found, _index_dtype(out_int32))
+
+
+def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool = False,
+                 side=None, sorter=None):
+    """Where each value of `input` would go in the ascending last dimension of
+    `sorted_sequence` (the matching row, for an N-d sequence) to keep it sorted."""
+    from graphc import creation
+
+    if side is not None:
+        right = side == "right"
+    sequence = _eager_array(sorted_sequence, "searchsorted()")
+    scalar = not hasattr(input, "ndim")
+    values = np.asarray(input) if scalar else _eager_array(input, "searchsorted()")
+    if sorter is not None:
+        sequence = np.take_along_axis(sequence, _eager_array(sorter, "searchsorted()"), -1)
+    how = "right" if right else "left"
+    if sequence.ndim == 1:
+        found = np.searchsorted(sequence, values, side=how)
+    else:
+        if sequence.shape[:-1] != values.shape[:-1]:
+            raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or "
+                               "the first N-1 dimensions of boundaries tensor and input value "
+                               "tensor must match")
+        rows = sequence.reshape(-1, sequence.shape[-1])
+        found = np.stack([np.searchsorted(r, v, side=how) for r, v in
+                          zip(rows, values.reshape(len(rows), -1))]).reshape(values.shape)
+    return creation.tensor(np.asarray(found), dtype=_index_dtype(out_int32))
+
+
+def _index_dtype(out_int32: bool):
+    from graphc.dtypes import int32
+
+    return int32 if out_int32 else int64
+
+
+def _eager_array(tensor, what: str):
+    """The host array of an eager tensor; a TraceError naming the user's line inside a trace."""
+    if tensor._data is None:
+        raise tracing.TraceError.for_value(
+            tensor, f"{what} (its result depends on the data in a way a static graph cannot "
+            "hold)", hint="compute it outside the traced or compiled function")
+    from graphc.device import CPU, move
+
+    return np.asarray(move(tensor._data, CPU))
+
+
+def _like(tensor, array, dtype):
+    """`array` as a tensor of `dtype` on `tensor`'s device."""
+    from graphc import creation
+
+    return creation.tensor(np.asarray(array), dtype=dtype, device=tensor.device)
+
 
 def _index_vector(index):
     from graphc import creation
