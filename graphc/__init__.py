@@ -97,6 +97,7 @@ from graphc.dtypes import (
     set_default_dtype,
 )
 from graphc.dtypes import tensor_result_type as result_type
+from graphc.printing import set_printoptions
 
 inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
 
@@ -174,6 +175,6 @@ __all__ = [  # and every name of graphc.functions
 ]
 __all__ += [
     "accelerator", "backends", "data", "e", "get_default_device", "inf", "nan", "onnx", "pi",
-    "set_default_device", "set_default_dtype", "utils",
+    "set_default_device", "set_default_dtype", "set_printoptions", "utils",
 ]
 __all__.extend(functions.__all__)

@@ -450,3 +450,21 @@ def test_indexing_with_python_ranges():
     t = graphc.zeros(5)
     t[range(1, 3)] = 1.0
     assert t.tolist() == [0.0, 1.0, 1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("options, rows, cols", [
+    ({"precision": 2}, 3, 4), ({"threshold": 5, "edgeitems": 2}, 6, 6), ({"linewidth": 40}, 1, 12),
+    ({"profile": "short"}, 3, 4), ({"sci_mode": True}, 2, 3), ({"profile": "full"}, 30, 40),
+])
+def test_set_printoptions_as_pytorch(options, rows, cols):
+    values = np.linspace(-3, 3, rows * cols).reshape(rows, cols) / 7
+    shown = []
+    for lib in (torch, graphc):
+        lib.set_printoptions(**options)
+        try:
+            shown.append(repr(lib.tensor(values)).replace("graphc.", "torch."))
+        finally:
+            lib.set_printoptions(profile="default")
+    assert shown[0] == shown[1]
+    with pytest.raises(ValueError, match="Unknown profile"):
+        graphc.set_printoptions(profile="long")
