@@ -113,35 +113,45 @@ def initial_state(model_name: str) -> dict:
 
 
 # -- one callable per implementation -----------------------------------------------------------------
+def setup(lib, workload: str, state: dict | None):
+    """(model, inputs, targets, loss, SGD optimizer) of `workload` in `lib` (graphc or torch),
+    from `state` (None: the library's own initialization)."""
+    model_name, batch, _ = WORKLOADS[workload]
+    model = define(lib)[model_name]()
+    if state is not None:
+        model.load_state_dict({k: lib.from_numpy(v) for k, v in state.items()})
+    X, y = (lib.from_numpy(a) for a in data(model_name, batch))
+    return model, X, y, lib.nn.CrossEntropyLoss(), lib.optim.SGD(model.parameters(), lr=1e-3)
+
+
+def eager_call(lib, workload: str, model, X, y, loss_fn, opt):
+    """One eager training step (forward, loss, backward, update), or one forward without
+    gradients for the inference workloads: written once for both libraries."""
+    if not WORKLOADS[workload][2]:
+        def infer():
+            with lib.no_grad():
+                return model(X)
+        return infer
+
+    def step():
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    return step
+
+
 def graphc_impl(workload: str, impl: str, state: dict | None):
     import graphc
-    from graphc import nn, optim
 
-    model_name, batch, train = WORKLOADS[workload]
-    model = define(graphc)[model_name]()
-    if state is not None:
-        model.load_state_dict({k: graphc.from_numpy(v) for k, v in state.items()})
-    X, y = (graphc.from_numpy(a) for a in data(model_name, batch))
-    loss_fn = nn.CrossEntropyLoss()
-    opt = optim.SGD(model.parameters(), lr=1e-3)
+    model, X, y, loss_fn, opt = setup(graphc, workload, state)
     if impl == "graphc eager":
-        if not train:
-            def infer():
-                with graphc.no_grad():
-                    return model(X)
-            return infer, 0.0
-
-        def step():
-            loss = loss_fn(model(X), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad()
-            return loss
-
-        return step, 0.0
+        return eager_call(graphc, workload, model, X, y, loss_fn, opt), 0.0
     level = impl.split()[1]
     start = time.perf_counter()
-    if train:
+    if WORKLOADS[workload][2]:
         compiled = graphc.compile_train_step(model, loss_fn, opt, X, y, opt_level=level)
         seconds = time.perf_counter() - start
         return (lambda: compiled(X, y)), seconds
@@ -153,38 +163,19 @@ def graphc_impl(workload: str, impl: str, state: dict | None):
 def torch_impl(workload: str, impl: str, state: dict | None):
     import torch
 
-    model_name, batch, train = WORKLOADS[workload]
-    model = define(torch)[model_name]()
-    if state is not None:
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    X, y = (torch.from_numpy(a) for a in data(model_name, batch))
-    loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    model, X, y, loss_fn, opt = setup(torch, workload, state)
     seconds = 0.0
     if impl == "torch.compile":
         start = time.perf_counter()
         model = torch.compile(model)
-        if train:
+        if WORKLOADS[workload][2]:  # the build: one forward and backward, no update
             loss_fn(model(X), y).backward()
             opt.zero_grad()
         else:
             with torch.no_grad():
                 model(X)
         seconds = time.perf_counter() - start
-    if not train:
-        def infer():
-            with torch.no_grad():
-                return model(X)
-        return infer, seconds
-
-    def step():
-        loss = loss_fn(model(X), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        return loss
-
-    return step, seconds
+    return eager_call(torch, workload, model, X, y, loss_fn, opt), seconds
 
 
 def make(workload: str, impl: str, state: dict | None):
