@@ -111,20 +111,16 @@ class GemmSite:
         if (numpy_cblas(out.dtype) is None or out.size == 0 or k == 0
                 or not all(x.flags.c_contiguous or x.flags.f_contiguous for x in (a, b))):
             return False
-        a, trans_a = row_major(a, trans_a)
-        b, trans_b = row_major(b, trans_b)
         if self._args is None:
             index, number = numpy_cblas(out.dtype).argtypes[3], SCALAR[out.dtype]
             self._args = (ctypes.c_int(ROW_MAJOR), ctypes.c_int(), ctypes.c_int(), index(),
                           index(), index(), number(), ctypes.c_void_p(), index(),
                           ctypes.c_void_p(), index(), number(), ctypes.c_void_p(), index())
             self._call = functools.partial(_untyped(out.dtype), *self._args)
-        m, n = out.shape
-        values = (TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k, None,
-                  _address(a), a.shape[1], _address(b), b.shape[1], None, _address(out), n)
-        for arg, value in zip(self._args[1:], values):
-            if value is not None:
-                arg.value = value
+        values = _cblas_arguments(out, a, b, 0.0, 0.0, trans_a, trans_b, k)
+        for i, value in enumerate(values):
+            if i not in (0, 6, 11):  # the layout is fixed; alpha and beta are set per call
+                self._args[i].value = value
         return True
 
 
@@ -142,10 +138,17 @@ def _gemm_uncached(out, a, b, alpha, beta, trans_a, trans_b) -> None:
     if routine is None:
         _scipy_gemm(out, a, b, alpha, beta, trans_a, trans_b)
         return
+    routine(*_cblas_arguments(out, a, b, alpha, beta, trans_a, trans_b, k))
+
+
+def _cblas_arguments(out, a, b, alpha, beta, trans_a, trans_b, k) -> tuple:
+    """cblas_?gemm's 14 arguments for out = alpha * op(a) @ op(b) + beta * out, row-major (a
+    copy is made of an operand neither C- nor F-contiguous: callers caching the addresses
+    refuse those)."""
     a, trans_a = row_major(a, trans_a)
     b, trans_b = row_major(b, trans_b)
     m, n = out.shape
-    routine(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
+    return (ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, k,
             alpha, _address(a), a.shape[1], _address(b), b.shape[1], beta, _address(out), n)
 
 
