@@ -262,6 +262,7 @@ def _picked_tap_shares(xp, win, out, g, shares, scratch):
     _max_tap(xp, win, out, tap, step, hit)
     as_int = g.dtype.str.replace("f", "i")
     bits = step.dtype.itemsize == g.dtype.itemsize and g.dtype.kind == "f"
+    source = xp.add(g, 0.0) if bits else g  # PyTorch adds g to zeros: -0.0 lands as +0.0
     kh, kw = win.shape[-2:]
     for t in range(kh * kw):
         share = shares(t)
@@ -269,7 +270,7 @@ def _picked_tap_shares(xp, win, out, g, shares, scratch):
             mask = step.view(as_int)
             xp.copyto(mask, xp.equal(tap, t, out=hit), casting="unsafe")
             xp.negative(mask, out=mask)
-            xp.bitwise_and(g.view(as_int), mask, out=share.view(as_int))
+            xp.bitwise_and(source.view(as_int), mask, out=share.view(as_int))
         else:
             xp.multiply(g, xp.equal(tap, t, out=hit), out=share)
         yield t
@@ -312,9 +313,8 @@ def _max_grad_write(xp, grad, g, x, out, *, kernel, stride, padding, dilation, c
     for t in (_first_max_shares if fast else _picked_tap_shares)(xp, win, out, g, shares,
                                                                   scratch):
         if not tiled:
-            xp.add(target(t), part, out=target(t))
-    if tiled and not fast and grad.dtype.kind == "f":
-        xp.add(grad, 0.0, out=grad)  # -0.0 lands as +0.0, as it does in PyTorch's sum
+            view = target(t)
+            xp.add(view, part, out=view)
     if padded is not grad:
         xp.copyto(grad, padded[spatial_index(layout, slice(ph, ph + h), slice(pw, pw + w))])
     return grad
