@@ -271,14 +271,12 @@ def _joined(tensors, dim: int, least):
 
 def atleast_1d(*tensors):
     """Each tensor with at least one dimension (a tuple for several)."""
-    out = tuple(t.reshape(1) if t.ndim == 0 else t for t in _unpacked(tensors))
-    return out[0] if len(out) == 1 else out
+    return _each(tensors, lambda t: t.reshape(1) if t.ndim == 0 else t)
 
 
 def atleast_2d(*tensors):
     """Each tensor with at least two dimensions (vectors as rows)."""
-    out = tuple(t.reshape(1, -1) if t.ndim < 2 else t for t in _unpacked(tensors))
-    return out[0] if len(out) == 1 else out
+    return _each(tensors, lambda t: t.reshape(1, -1) if t.ndim < 2 else t)
 
 
 def atleast_3d(*tensors):
@@ -290,6 +288,11 @@ def atleast_3d(*tensors):
             return t.reshape(1, -1, 1)
         return t.unsqueeze(-1) if t.ndim == 2 else t
 
+    return _each(tensors, lift)
+
+
+def _each(tensors, lift):
+    """`lift` of each tensor (given as arguments or one sequence); one result alone as itself."""
     out = tuple(lift(t) for t in _unpacked(tensors))
     return out[0] if len(out) == 1 else out
 

@@ -245,8 +245,6 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
                  side=None, sorter=None):
     """Where each value of `input` would go in the ascending last dimension of
     `sorted_sequence` (the matching row, for an N-d sequence) to keep it sorted."""
-    from graphc import creation
-
     if side is not None:
         right = side == "right"
     sequence = _eager_array(sorted_sequence, "searchsorted()")
@@ -265,7 +263,7 @@ def searchsorted(sorted_sequence, input, *, out_int32: bool = False, right: bool
         rows = sequence.reshape(-1, sequence.shape[-1])
         found = np.stack([np.searchsorted(r, v, side=how) for r, v in
                           zip(rows, values.reshape(len(rows), -1))]).reshape(values.shape)
-    return creation.tensor(np.asarray(found), dtype=_index_dtype(out_int32))
+    return _like(sorted_sequence, found, _index_dtype(out_int32))
 
 
 def _index_dtype(out_int32: bool):
