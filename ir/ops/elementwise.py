@@ -228,6 +228,8 @@ def _erf_vjp(b, g, out, x):
 
 
 define_special("erf", "erf", c_expr="erf({0})", vjp=_erf_vjp)
+
+
 def _relu_write(xp, out, x, *, scratch=None):
     if scratch:  # NumPy's maximum is several times faster against an array than a scalar
         zeros = scratch[0]

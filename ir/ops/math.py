@@ -199,8 +199,8 @@ define_ufunc(
 def _copysign_vjp(b, g, out, x, y):
     # PyTorch: the gradient to x is g * (out / x), 0 where x is 0; y gets none.
     zero = b.scalar_like(0, x)
-    ratio = b.where(b.eq(x, zero), zero, b.div(out, b.where(b.eq(x, zero), b.scalar_like(1, x),
-                                                             x)))
+    at_zero = b.eq(x, zero)
+    ratio = b.where(at_zero, zero, b.div(out, b.where(at_zero, b.scalar_like(1, x), x)))
     return b.unbroadcast(b.mul(g, ratio), x), b.zeros(y.type)
 
 
